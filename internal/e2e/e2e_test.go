@@ -1,0 +1,309 @@
+// Package e2e runs Portico whole on real parts: the Temporal dev server, PostgreSQL, headless Chromium and
+// the portal simulator, with the worker in this process.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"log/slog"
+
+	"portico/internal/config"
+	"portico/internal/demo"
+	"portico/internal/devstack"
+	"portico/internal/erp"
+	"portico/internal/schedules"
+	"portico/internal/service"
+	"portico/internal/simulator"
+	"portico/internal/store"
+	"portico/internal/testenv"
+	"portico/workflows"
+)
+
+type stack struct {
+	temporal *devstack.Temporal
+	client   client.Client
+	store    *store.Store
+	sim      *simulator.Server
+	simURL   string
+	buyer    demo.Buyer
+	data     demo.Data
+}
+
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithPostgres(m)) }
+
+func start(t *testing.T, suffix string) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	tmp, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{Headless: true, SearchAttributes: workflows.SearchAttributes, Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tmp.Stop() })
+	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	c, err := client.DialContext(ctx, client.Options{HostPort: tmp.HostPort(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	st := testenv.Store(t)
+	sim, err := simulator.New(simulator.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	data, err := demo.Seed(ctx, st, sim, srv.URL, suffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	wctx, stopWorker := context.WithCancel(ctx)
+	go func() {
+		done <- service.RunWorker(wctx, config.Config{BrowserSlots: 2}, service.RoleAll, service.Deps{Store: st, Client: c, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	}()
+	t.Cleanup(func() {
+		stopWorker()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+	return &stack{temporal: tmp, client: c, store: st, sim: sim, simURL: srv.URL, buyer: demo.Buyer{BaseURL: srv.URL}, data: data}
+}
+
+func (s *stack) hasDraft(number string) bool {
+	for _, inv := range s.sim.Invoices(demo.Supplier) {
+		if inv.Number == number && inv.Status == simulator.StatusDraft {
+			return true
+		}
+	}
+	return false
+}
+
+func waitStage(t *testing.T, ctx context.Context, c client.Client, invoiceID string, want workflows.Stage) workflows.InvoiceState {
+	t.Helper()
+	var last workflows.InvoiceState
+	for ctx.Err() == nil {
+		st, err := erp.State(ctx, c, invoiceID)
+		if err == nil && st.Stage == want {
+			return st
+		}
+		last = st
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("invoice %s never reached %s (last %+v)", invoiceID, want, last)
+	return last
+}
+
+func TestInvoiceFromERPToPaid(t *testing.T) {
+	s := start(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	invoiceID := s.data.InvoiceIDs[0]
+	inv, err := s.store.Invoice(ctx, invoiceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	began := time.Now()
+	started, err := erp.StartInvoice(ctx, s.client, s.store, invoiceID, workflows.PollPolicy{First: time.Second, Max: 2 * time.Second})
+	if err != nil || started.Existing {
+		t.Fatalf("start: %+v %v", started, err)
+	}
+	again, err := erp.StartInvoice(ctx, s.client, s.store, invoiceID, workflows.PollPolicy{})
+	if err != nil || !again.Existing || again.RunID != started.RunID {
+		t.Fatalf("second start made a new workflow: %+v %v", again, err)
+	}
+
+	// The draft appears in the portal, and the workflow waits for a person.
+	// Buyers never see drafts, so look at the supplier's side of the portal.
+	for !s.hasDraft(inv.Number) {
+		if ctx.Err() != nil {
+			dump(t, s.client, started.WorkflowID)
+			t.Fatal("the draft never appeared in the portal")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	state := waitStage(t, ctx, s.client, invoiceID, workflows.StageAwaitingApproval)
+	t.Logf("start to draft: %s", time.Since(began).Round(time.Millisecond))
+	if state.PortalStatus != "Draft" || state.Number != inv.Number {
+		t.Fatalf("state %+v", state)
+	}
+	desc, err := s.client.DescribeWorkflowExecution(ctx, started.WorkflowID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := desc.GetExecutionConfig().GetUserMetadata().GetSummary(); sum == nil {
+		t.Fatal("workflow has no static summary")
+	}
+
+	// A bad signal is refused; the right one approves.
+	if err := s.client.SignalWorkflow(ctx, started.WorkflowID, "", workflows.ApprovalSignal, map[string]string{"decision": "ship it"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := erp.SendApproval(ctx, s.client, invoiceID, workflows.Approval{Decision: "approve", Approver: "ops@boltnut.example", Note: "checked"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.buyer.WaitFor(ctx, demo.Supplier, inv.Number, "Pending Approval"); err != nil {
+		t.Fatal(err)
+	}
+	waitStage(t, ctx, s.client, invoiceID, workflows.StageWithBuyer)
+	if err := s.buyer.Act(ctx, demo.Supplier, inv.Number, "approve", ""); err != nil {
+		t.Fatal(err)
+	}
+	// Let the workflow see Approved before the buyer pays, so both changes are written back.
+	for {
+		row, err := s.store.Invoice(ctx, invoiceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.PortalStatus == "Approved" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the ERP row never read Approved (stage %s, portal %q)", row.Stage, row.PortalStatus)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := s.buyer.Act(ctx, demo.Supplier, inv.Number, "pay", "ACH-20261122-01"); err != nil {
+		t.Fatal(err)
+	}
+
+	var res workflows.InvoiceResult
+	if err := s.client.GetWorkflow(ctx, started.WorkflowID, started.RunID).Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Stage != workflows.StagePaid {
+		t.Fatalf("result %+v", res)
+	}
+
+	row, err := s.store.Invoice(ctx, invoiceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Stage != "paid" || row.PortalStatus != "Paid" || row.PortalInvoiceID == "" {
+		t.Fatalf("ERP row: stage %q portal %q id %q", row.Stage, row.PortalStatus, row.PortalInvoiceID)
+	}
+	hist, err := s.store.StatusHistory(ctx, invoiceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, h := range hist {
+		seen = append(seen, h.Stage+"/"+h.PortalStatus)
+	}
+	want := []string{"matching/", "drafting/", "awaiting_approval/Draft", "awaiting_approval/Draft", "submitting/Draft", "with_buyer/Pending Approval", "with_buyer/Approved", "paid/Paid"}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("ERP history\n got %v\nwant %v", seen, want)
+	}
+	if hist[3].Source != "approver:unknown" || hist[4].Source != "approver:ops@boltnut.example" {
+		t.Fatalf("sources: %q, %q", hist[3].Source, hist[4].Source)
+	}
+	// One draft and one submission at the portal, whatever retried.
+	drafts, submits := 0, 0
+	for _, e := range s.sim.Events() {
+		if e.InvoiceNumber == inv.Number && e.Kind == "draft_created" {
+			drafts++
+		}
+		if e.InvoiceNumber == inv.Number && e.Kind == "submitted" {
+			submits++
+		}
+	}
+	if drafts != 1 || submits != 1 {
+		t.Fatalf("portal saw %d drafts and %d submissions", drafts, submits)
+	}
+	recordHistory(t, ctx, s.client, started.WorkflowID, "invoice_paid.json")
+}
+
+func TestScheduledPOSyncPullsEveryPO(t *testing.T) {
+	s := start(t, "-s")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	accts, err := s.store.PortalAccounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := schedules.Ensure(ctx, s.client, accts)
+	if err != nil || len(res) != 1 || !res[0].Created {
+		t.Fatalf("ensure: %+v %v", res, err)
+	}
+	if res, err = schedules.Ensure(ctx, s.client, accts); err != nil || res[0].Created {
+		t.Fatalf("second ensure must update, not create: %+v %v", res, err)
+	}
+	desc, err := s.client.ScheduleClient().GetHandle(ctx, workflows.POSyncScheduleID(demo.AccountID)).Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server keeps cron strings as calendar specs.
+	if cals := desc.Schedule.Spec.Calendars; len(cals) != 1 || len(cals[0].Hour) != 4 || cals[0].Hour[3].Start != 18 {
+		t.Fatalf("calendar spec %+v", cals)
+	}
+	if act, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction); !ok || act.Workflow != "POSyncWorkflow" {
+		t.Fatalf("schedule action %+v", desc.Schedule.Action)
+	}
+	if err := schedules.Trigger(ctx, s.client, demo.AccountID); err != nil {
+		t.Fatal(err)
+	}
+	for ctx.Err() == nil {
+		n, err := s.store.CountPurchaseOrders(ctx, demo.AccountID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 4 {
+			po, err := s.store.PurchaseOrder(ctx, demo.AccountID, "PO-4500014")
+			if err != nil || len(po.Lines) != 2 || po.BuyerEntity != "Acme Corp Europe" {
+				t.Fatalf("synced PO: %+v %v", po, err)
+			}
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatal("the triggered sync never stored the 4 POs")
+}
+
+// recordHistory saves the workflow's history for the replay tests when PORTICO_RECORD_HISTORY is set.
+func recordHistory(t *testing.T, ctx context.Context, c client.Client, workflowID, name string) {
+	if os.Getenv("PORTICO_RECORD_HISTORY") == "" {
+		return
+	}
+	data, err := exportHistory(ctx, c, workflowID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("..", "..", "workflows", "testdata", name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %s", path)
+}
+
+// dump logs where a workflow is stuck: its pending activities and their last failures.
+func dump(t *testing.T, c client.Client, workflowID string) {
+	d, err := c.DescribeWorkflowExecution(context.Background(), workflowID, "")
+	if err != nil {
+		t.Logf("describe %s: %v", workflowID, err)
+		return
+	}
+	t.Logf("%s: status %s", workflowID, d.GetWorkflowExecutionInfo().GetStatus())
+	it := c.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			break
+		}
+		t.Logf("event %d %s %v", ev.GetEventId(), ev.GetEventType(), ev.GetWorkflowTaskFailedEventAttributes().GetFailure().GetMessage())
+	}
+	for _, a := range d.GetPendingActivities() {
+		t.Logf("pending %s attempt %d: %v", a.GetActivityType().GetName(), a.GetAttempt(), a.GetLastFailure().GetMessage())
+	}
+}

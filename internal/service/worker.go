@@ -1,0 +1,108 @@
+// Package service wires Portico's worker process: PostgreSQL, the vault, Chromium and the Temporal workers.
+// worker/main.go and the end-to-end tests both run it.
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"portico/activities"
+	"portico/internal/browser"
+	"portico/internal/config"
+	"portico/internal/driver"
+	"portico/internal/store"
+	"portico/internal/vault"
+	"portico/workflows"
+)
+
+// Role says which task queues a worker process serves. Browser activities can run in processes of their
+// own, sized for Chromium, apart from workflows.
+type Role string
+
+// The worker roles.
+const (
+	RoleAll       Role = "all"
+	RoleWorkflows Role = "workflows"
+	RoleBrowser   Role = "browser"
+)
+
+// Deps are what a worker needs from outside; fields left nil are made from the configuration.
+type Deps struct {
+	Store  *store.Store
+	Client client.Client
+	Logger *slog.Logger
+}
+
+// RunWorker runs the workers of the role until ctx ends.
+func RunWorker(ctx context.Context, cfg config.Config, role Role, deps Deps) error {
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	st := deps.Store
+	if st == nil {
+		keys, err := vault.FromEnv()
+		if err != nil {
+			return err
+		}
+		if st, err = store.Open(ctx, cfg.DatabaseURL, keys); err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	c := deps.Client
+	if c == nil {
+		var err error
+		c, err = client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(log)})
+		if err != nil {
+			return fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+		}
+		defer c.Close()
+	}
+
+	var workers []worker.Worker
+	if role == RoleAll || role == RoleWorkflows {
+		w := worker.New(c, workflows.TaskQueue, worker.Options{})
+		w.RegisterWorkflow(workflows.InvoiceWorkflow)
+		w.RegisterWorkflow(workflows.POSyncWorkflow)
+		w.RegisterActivity(&activities.Activities{Store: st})
+		workers = append(workers, w)
+	}
+	if role == RoleAll || role == RoleBrowser {
+		br, err := browser.Start(ctx, browser.Options{ExecPath: cfg.ChromiumPath})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while starting
+			}
+			return err
+		}
+		defer br.Close()
+		w := worker.New(c, workflows.BrowserTaskQueue, worker.Options{
+			// Each slot is a Chromium tab; more than the machine's cores only queues work in the browser.
+			MaxConcurrentActivityExecutionSize: cfg.BrowserSlots,
+		})
+		w.RegisterActivity(&activities.Browser{Store: st, Driver: driver.New(br, driver.Config{Claims: st})})
+		workers = append(workers, w)
+	}
+	if len(workers) == 0 {
+		return fmt.Errorf("unknown worker role %q: use all, workflows or browser", role)
+	}
+	for _, w := range workers {
+		if err := w.Start(); err != nil {
+			return err
+		}
+		defer w.Stop()
+	}
+	log.Info("worker running", "role", string(role), "temporal", cfg.TemporalAddress, "browser_slots", cfg.BrowserSlots)
+	<-ctx.Done()
+	log.Info("worker stopping")
+	return nil
+}

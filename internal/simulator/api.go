@@ -1,0 +1,141 @@
+package simulator
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// AddAccount creates a supplier account, or updates the password, TOTP
+// secret and supplier name of an existing one. An update keeps the lockout
+// and TOTP history, so re-seeding a persisted portal does not unlock anyone.
+func (s *Server) AddAccount(a Account) error {
+	a.Username = strings.TrimSpace(a.Username)
+	if a.Username == "" {
+		return errors.New("username is required")
+	}
+	if a.Password == "" {
+		return errors.New("password is required")
+	}
+	secret, err := normalizeSecret(a.TOTPSecret)
+	if err != nil {
+		return err
+	}
+	a.TOTPSecret = secret
+	if a.Supplier == "" {
+		a.Supplier = a.Username
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.accounts[a.Username]; cur != nil {
+		cur.Account = a
+	} else {
+		s.accounts[a.Username] = &account{Account: a}
+	}
+	return s.persistLocked()
+}
+
+// Unlock clears the lockout and failed-attempt count of an account, which is
+// what the buyer's administrator does on request.
+func (s *Server) Unlock(username string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[username]
+	if a == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownAccount, username)
+	}
+	a.Locked, a.FailedLogins = false, 0
+	s.logLocked("unlocked", username, "", "")
+	return s.persistLocked()
+}
+
+// AddPurchaseOrders gives username the POs, replacing any PO with the same
+// number. Invoices already raised against a replaced PO stay and keep
+// counting toward its balance.
+func (s *Server) AddPurchaseOrders(username string, pos []PO) error {
+	clean := make([]*PO, 0, len(pos))
+	for i, po := range pos {
+		p, err := validatePO(po)
+		if err != nil {
+			return fmt.Errorf("purchase order %d (%q): %w", i+1, po.Number, err)
+		}
+		clean = append(clean, p)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.accounts[username] == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownAccount, username)
+	}
+	if s.pos[username] == nil {
+		s.pos[username] = map[string]*PO{}
+	}
+	for _, p := range clean {
+		s.pos[username][p.Number] = p
+	}
+	return s.persistLocked()
+}
+
+// validatePO checks a seeded PO and returns a private copy of it.
+func validatePO(po PO) (*PO, error) {
+	po.Number = strings.TrimSpace(po.Number)
+	switch {
+	case po.Number == "":
+		return nil, errors.New("number is required")
+	case strings.ContainsAny(po.Number, "/?#%"):
+		return nil, errors.New("number must not contain / ? # or %")
+	case strings.TrimSpace(po.Currency) == "":
+		return nil, errors.New("currency is required")
+	case len(po.Lines) == 0:
+		return nil, errors.New("at least one line is required")
+	}
+	if po.Status == "" {
+		po.Status = POOpen
+	}
+	if !po.Status.valid() {
+		return nil, fmt.Errorf("status %q is not one of Open, Partially Invoiced, Fully Invoiced, Closed, Cancelled", po.Status)
+	}
+	seen := map[int]bool{}
+	for _, l := range po.Lines {
+		switch {
+		case l.LineNo <= 0:
+			return nil, errors.New("line_no must be positive")
+		case seen[l.LineNo]:
+			return nil, fmt.Errorf("line_no %d is repeated", l.LineNo)
+		case !l.Quantity.IsPositive():
+			return nil, fmt.Errorf("line %d: quantity must be positive", l.LineNo)
+		case l.UnitPrice.IsNegative():
+			return nil, fmt.Errorf("line %d: unit_price must not be negative", l.LineNo)
+		}
+		seen[l.LineNo] = true
+	}
+	po.Lines = append([]POLine(nil), po.Lines...)
+	return &po, nil
+}
+
+// Invoices returns a snapshot of username's invoices (drafts included) in
+// creation order; an empty username returns every supplier's invoices.
+func (s *Server) Invoices(username string) []Invoice {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []Invoice{}
+	for _, inv := range s.invoices {
+		if username == "" || inv.Supplier == username {
+			out = append(out, inv.clone())
+		}
+	}
+	return out
+}
+
+// Events returns a snapshot of the audit log, oldest first.
+func (s *Server) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Event{}, s.events...)
+}
+
+// hasAccount tells whether username exists.
+func (s *Server) hasAccount(username string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accounts[username] != nil
+}

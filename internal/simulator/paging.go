@@ -1,0 +1,43 @@
+package simulator
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// pager is the view of a list's pagination bar.
+type pager struct {
+	Page, Pages int
+	PrevURL     string
+	NextURL     string
+}
+
+// paginate clamps the requested page into range and returns the slice bounds
+// of that page and the links to its neighbours, which keep the search query.
+func paginate(total, size int, r url.Values, base string) (start, end int, p pager) {
+	pages := max(1, (total+size-1)/size)
+	page, err := strconv.Atoi(r.Get("page"))
+	if err != nil || page < 1 {
+		page = 1
+	}
+	page = min(page, pages)
+	start = (page - 1) * size
+	end = min(start+size, total)
+	link := func(n int) string {
+		v := url.Values{}
+		if q := strings.TrimSpace(r.Get("q")); q != "" {
+			v.Set("q", q)
+		}
+		v.Set("page", strconv.Itoa(n))
+		return base + "?" + v.Encode()
+	}
+	p = pager{Page: page, Pages: pages}
+	if page > 1 {
+		p.PrevURL = link(page - 1)
+	}
+	if page < pages {
+		p.NextURL = link(page + 1)
+	}
+	return start, end, p
+}

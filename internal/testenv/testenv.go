@@ -1,0 +1,95 @@
+// Package testenv starts the real services Portico's tests run against: a throwaway PostgreSQL cluster
+// per test package, a fresh database per test, and a vault keyring.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"portico/internal/devstack"
+	"portico/internal/store"
+	"portico/internal/vault"
+)
+
+var adminDSN string
+
+// RunWithPostgres runs a test package's tests with a throwaway PostgreSQL cluster; call it from TestMain.
+func RunWithPostgres(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv: start PostgreSQL:", err)
+		return 1
+	}
+	defer pg.Stop()
+	adminDSN = pg.DSN()
+	return m.Run()
+}
+
+// Database creates an empty database for one test and returns its URL; it is dropped when the test ends.
+func Database(t testing.TB) string {
+	t.Helper()
+	if adminDSN == "" {
+		t.Fatal("testenv: call testenv.RunWithPostgres from TestMain")
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "t_" + strings.ToLower(hex.EncodeToString(b))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), adminDSN)
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(context.Background())
+		}
+	})
+	u, _ := url.Parse(adminDSN)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Keys returns a fresh keyring.
+func Keys(t testing.TB) *vault.Keyring {
+	t.Helper()
+	e, err := vault.NewKeyEntry("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := vault.NewKeyring(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Store opens a migrated store on a fresh database.
+func Store(t testing.TB) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), Database(t), Keys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}

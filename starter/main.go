@@ -1,0 +1,203 @@
+// Command starter is Portico's command line: start the workflow of an ERP invoice, approve or reject its
+// draft, show where it stands, and keep the PO-sync schedules in step with the portal accounts.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"portico/internal/config"
+	"portico/internal/erp"
+	"portico/internal/schedules"
+	"portico/internal/store"
+	"portico/workflows"
+)
+
+const usage = `Usage: starter <command> [flags] [args]
+
+Commands:
+  start <invoice-id>...            start the workflow of ERP invoices (starting one twice is harmless)
+  approve <invoice-id> -approver A [-note N]
+                                   approve a draft awaiting approval; it is then submitted
+  reject <invoice-id> -approver A [-note N]
+                                   reject a draft; it is deleted from the portal
+  state <invoice-id>               show an invoice's stage and portal status
+  schedules [ensure|trigger|pause|unpause] [account-id]
+                                   create or update the PO-sync schedule of every portal account (ensure),
+                                   or run, pause, unpause one account's sync
+
+Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, PORTICO_DATABASE_URL (see README).
+Run "starter <command> -h" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		fmt.Print(usage)
+		return
+	}
+	if err := run(ctx, os.Args[1], os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cmd string, args []string) error {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+	switch cmd {
+	case "start":
+		fs.Usage = func() { fmt.Fprintln(os.Stderr, "Usage: starter start <invoice-id>...") }
+		_ = fs.Parse(args)
+		if fs.NArg() == 0 {
+			return fmt.Errorf("start needs at least one ERP invoice ID")
+		}
+		c, st, err := connect(ctx, cfg, true)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		defer st.Close()
+		for _, id := range fs.Args() {
+			s, err := erp.StartInvoice(ctx, c, st, id, workflows.PollPolicy{})
+			if err != nil {
+				return err
+			}
+			verb := "started"
+			if s.Existing {
+				verb = "already exists"
+			}
+			fmt.Printf("%s %s (run %s)\n", s.WorkflowID, verb, s.RunID)
+		}
+		return nil
+	case "approve", "reject":
+		approver := fs.String("approver", os.Getenv("USER"), "who decides (recorded in the ERP history)")
+		note := fs.String("note", "", "a note for the record")
+		fs.Usage = func() {
+			fmt.Fprintf(os.Stderr, "Usage: starter %s <invoice-id> -approver A [-note N]\n", cmd)
+			fs.PrintDefaults()
+		}
+		id, rest := splitID(args)
+		_ = fs.Parse(rest)
+		if id == "" {
+			return fmt.Errorf("%s needs an ERP invoice ID", cmd)
+		}
+		c, _, err := connect(ctx, cfg, false)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := erp.SendApproval(ctx, c, id, workflows.Approval{Decision: cmd, Approver: *approver, Note: *note}); err != nil {
+			return err
+		}
+		fmt.Printf("%s: %s sent by %s\n", workflows.InvoiceWorkflowID(id), cmd, *approver)
+		return nil
+	case "state":
+		fs.Usage = func() { fmt.Fprintln(os.Stderr, "Usage: starter state <invoice-id>") }
+		_ = fs.Parse(args)
+		if fs.NArg() != 1 {
+			return fmt.Errorf("state needs one ERP invoice ID")
+		}
+		c, _, err := connect(ctx, cfg, false)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		s, err := erp.State(ctx, c, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		out, _ := json.MarshalIndent(s, "", "  ")
+		fmt.Println(string(out))
+		return nil
+	case "schedules":
+		fs.Usage = func() {
+			fmt.Fprintln(os.Stderr, "Usage: starter schedules [ensure|trigger <account>|pause <account>|unpause <account>]")
+		}
+		_ = fs.Parse(args)
+		action := "ensure"
+		if fs.NArg() > 0 {
+			action = fs.Arg(0)
+		}
+		c, st, err := connect(ctx, cfg, action == "ensure")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if st != nil {
+			defer st.Close()
+		}
+		if action == "ensure" {
+			accts, err := st.PortalAccounts(ctx)
+			if err != nil {
+				return err
+			}
+			res, err := schedules.Ensure(ctx, c, accts)
+			for _, r := range res {
+				verb := "updated"
+				if r.Created {
+					verb = "created"
+				}
+				fmt.Printf("%s %s\n", r.ScheduleID, verb)
+			}
+			return err
+		}
+		if fs.NArg() != 2 {
+			return fmt.Errorf("schedules %s needs a portal account ID", action)
+		}
+		acct := fs.Arg(1)
+		switch action {
+		case "trigger":
+			err = schedules.Trigger(ctx, c, acct)
+		case "pause", "unpause":
+			err = schedules.Pause(ctx, c, acct, action == "pause", "from starter CLI")
+		default:
+			return fmt.Errorf("unknown schedules action %q", action)
+		}
+		if err == nil {
+			fmt.Printf("%s: %s done\n", workflows.POSyncScheduleID(acct), action)
+		}
+		return err
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// splitID lets the invoice ID come before the flags, as people type it.
+func splitID(args []string) (string, []string) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
+func connect(ctx context.Context, cfg config.Config, withStore bool) (client.Client, *store.Store, error) {
+	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: quiet})
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	if !withStore {
+		return c, nil, nil
+	}
+	// The starter reads invoices and accounts but never secrets, so it needs no vault key.
+	st, err := store.Open(ctx, cfg.DatabaseURL, nil)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, st, nil
+}
