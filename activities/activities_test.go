@@ -3,7 +3,6 @@ package activities_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -35,16 +34,7 @@ func setup(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	sim, err := simulator.New(simulator.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	data, err := demo.Seed(ctx, st, sim, srv.URL, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, _, data := testenv.DemoPortal(t, st, "")
 	br, err := browser.Start(ctx, browser.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,16 +56,7 @@ func start(t *testing.T, suffix string) *stack {
 	}
 	t.Cleanup(c.Close)
 	st := testenv.Store(t)
-	sim, err := simulator.New(simulator.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	data, err := demo.Seed(ctx, st, sim, srv.URL, suffix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, simURL, data := testenv.DemoPortal(t, st, suffix)
 	done := make(chan error, 1)
 	wctx, stopWorker := context.WithCancel(ctx)
 	go func() {
@@ -78,7 +68,7 @@ func start(t *testing.T, suffix string) *stack {
 			t.Errorf("worker: %v", err)
 		}
 	})
-	return &stack{temporal: tmp, client: c, store: st, sim: sim, simURL: srv.URL, buyer: demo.Buyer{BaseURL: srv.URL}, data: data}
+	return &stack{temporal: tmp, client: c, store: st, sim: sim, simURL: simURL, buyer: demo.Buyer{BaseURL: simURL}, data: data}
 }
 
 func (s *stack) hasDraft(number string) bool {

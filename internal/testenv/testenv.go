@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"portico/internal/demo"
 	"portico/internal/devstack"
+	"portico/internal/simulator"
 	"portico/internal/store"
 	"portico/internal/vault"
 )
@@ -92,4 +95,20 @@ func Store(t testing.TB) *store.Store {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// DemoPortal serves a fresh portal simulator on loopback and seeds it and the store with the demo ERP.
+func DemoPortal(t testing.TB, st *store.Store, suffix string) (*simulator.Server, string, demo.Data) {
+	t.Helper()
+	sim, err := simulator.New(simulator.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	data, err := demo.Seed(context.Background(), st, sim, srv.URL, suffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, srv.URL, data
 }
