@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"portico/activities"
-	"portico/internal/browser"
 	"portico/internal/demo"
 	"portico/internal/driver"
 	"portico/internal/portal"
@@ -32,29 +31,13 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
 	st := testenv.Store(t)
 	sim, _, data := testenv.DemoPortal(t, st, "")
-	br, err := browser.Start(ctx, browser.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(br.Close)
 	var s testsuite.WorkflowTestSuite
 	act := s.NewTestActivityEnvironment()
 	act.RegisterActivity(&activities.Activities{Store: st})
-	act.RegisterActivity(&activities.Browser{Store: st, Driver: driver.New(br, driver.Config{Claims: st})})
+	act.RegisterActivity(&activities.Browser{Store: st, Driver: driver.New(testenv.Browser(t), driver.Config{Claims: st})})
 	return &env{st: st, sim: sim, act: act, data: data}
-}
-
-func (e *env) count(kind, number string) int {
-	n := 0
-	for _, ev := range e.sim.Events() {
-		if ev.Kind == kind && ev.InvoiceNumber == number {
-			n++
-		}
-	}
-	return n
 }
 
 var (
@@ -85,7 +68,7 @@ func TestDraftAndSubmitAreIdempotent(t *testing.T) {
 	if err := v.Get(&second); err != nil || !second.Reused || second.Invoice.PortalID != first.Invoice.PortalID {
 		t.Fatalf("second draft %+v %v", second, err)
 	}
-	if n := e.count("draft_created", inv.Number); n != 1 {
+	if n := e.sim.CountEvents("draft_created", inv.Number); n != 1 {
 		t.Fatalf("%d drafts in the portal", n)
 	}
 	for range 2 {
@@ -98,7 +81,7 @@ func TestDraftAndSubmitAreIdempotent(t *testing.T) {
 			t.Fatalf("submit %+v %v", got, err)
 		}
 	}
-	if n := e.count("submitted", inv.Number); n != 1 {
+	if n := e.sim.CountEvents("submitted", inv.Number); n != 1 {
 		t.Fatalf("%d submissions in the portal", n)
 	}
 	v, err = e.act.ExecuteActivity(b.CheckStatus, id)

@@ -10,11 +10,11 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"portico/internal/browser"
 	"portico/internal/demo"
 	"portico/internal/driver"
 	"portico/internal/portal"
 	"portico/internal/simulator"
+	"portico/internal/testenv"
 	"portico/internal/vault"
 )
 
@@ -38,20 +38,6 @@ func (c *claims) ClaimTOTPStep(_ context.Context, id string, step int64) (bool, 
 	}
 	c.last[id] = step
 	return true, nil
-}
-
-var (
-	brOnce sync.Once
-	br     *browser.Browser
-	brErr  error
-)
-
-func sharedBrowser(t *testing.T) *browser.Browser {
-	brOnce.Do(func() { br, brErr = browser.Start(context.Background(), browser.Options{}) })
-	if brErr != nil {
-		t.Fatal(brErr)
-	}
-	return br
 }
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
@@ -91,7 +77,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(srv.Close)
 	return &fixture{
 		sim: sim, url: srv.URL,
-		drv:   driver.New(sharedBrowser(t), driver.Config{Claims: &claims{last: map[string]int64{}}, StepTimeout: 10 * time.Second}),
+		drv:   driver.New(testenv.Browser(t), driver.Config{Claims: &claims{last: map[string]int64{}}, StepTimeout: 10 * time.Second}),
 		acct:  driver.Account{ID: "acct-1", BaseURL: srv.URL, Credentials: vault.Credentials{Username: user, Password: pass, TOTPSecret: secret}},
 		buyer: demo.Buyer{BaseURL: srv.URL},
 	}
@@ -105,16 +91,6 @@ func (f *fixture) session(t *testing.T) *driver.Session {
 	}
 	t.Cleanup(s.Close)
 	return s
-}
-
-func (f *fixture) events(kind string) int {
-	n := 0
-	for _, e := range f.sim.Events() {
-		if e.Kind == kind {
-			n++
-		}
-	}
-	return n
 }
 
 func draft(number string) portal.Draft {
@@ -203,7 +179,7 @@ func TestDraftSubmitAndStatusEndToEnd(t *testing.T) {
 	if err != nil || again.Status != portal.StatusWithBuyer {
 		t.Fatalf("second submit: %+v %v", again, err)
 	}
-	if n := f.events("submitted"); n != 1 {
+	if n := f.sim.CountEvents("submitted", ""); n != 1 {
 		t.Fatalf("%d submissions recorded by the portal, want 1", n)
 	}
 
@@ -291,7 +267,7 @@ func TestWrongPasswordIsNeverRetried(t *testing.T) {
 	if !errors.Is(err, portal.ErrLoginRejected) {
 		t.Fatalf("want ErrLoginRejected, got %v", err)
 	}
-	if n := f.events("login_failed"); n != 1 {
+	if n := f.sim.CountEvents("login_failed", ""); n != 1 {
 		t.Fatalf("%d failed logins at the portal, want exactly 1", n)
 	}
 	if errors.Is(err, portal.ErrAccountLocked) || len(err.Error()) == 0 || containsSecret(err.Error()) {

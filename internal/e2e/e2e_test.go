@@ -200,15 +200,7 @@ func TestInvoiceFromERPToPaid(t *testing.T) {
 		t.Fatalf("sources: %q, %q", hist[3].Source, hist[4].Source)
 	}
 	// One draft and one submission at the portal, whatever retried.
-	drafts, submits := 0, 0
-	for _, e := range s.sim.Events() {
-		if e.InvoiceNumber == inv.Number && e.Kind == "draft_created" {
-			drafts++
-		}
-		if e.InvoiceNumber == inv.Number && e.Kind == "submitted" {
-			submits++
-		}
-	}
+	drafts, submits := s.sim.CountEvents("draft_created", inv.Number), s.sim.CountEvents("submitted", inv.Number)
 	if drafts != 1 || submits != 1 {
 		t.Fatalf("portal saw %d drafts and %d submissions", drafts, submits)
 	}

@@ -139,3 +139,17 @@ func (s *Server) hasAccount(username string) bool {
 	defer s.mu.Unlock()
 	return s.accounts[username] != nil
 }
+
+// CountEvents counts the audit events of a kind, for one invoice number or, with "", for any. Tests use it
+// to prove the portal saw exactly one draft, one submission or one failed login.
+func (s *Server) CountEvents(kind, invoiceNumber string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, e := range s.events {
+		if e.Kind == kind && (invoiceNumber == "" || e.InvoiceNumber == invoiceNumber) {
+			n++
+		}
+	}
+	return n
+}

@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"portico/internal/browser"
 	"portico/internal/demo"
 	"portico/internal/devstack"
 	"portico/internal/simulator"
@@ -111,4 +113,21 @@ func DemoPortal(t testing.TB, st *store.Store, suffix string) (*simulator.Server
 		t.Fatal(err)
 	}
 	return sim, srv.URL, data
+}
+
+var (
+	browserOnce sync.Once
+	sharedBr    *browser.Browser
+	browserErr  error
+)
+
+// Browser returns one Chromium shared by all tests of the process, as a worker shares one: each test
+// still gets isolated tabs, and the package pays for one browser start instead of one per test.
+func Browser(t testing.TB) *browser.Browser {
+	t.Helper()
+	browserOnce.Do(func() { sharedBr, browserErr = browser.Start(context.Background(), browser.Options{}) })
+	if browserErr != nil {
+		t.Fatal(browserErr)
+	}
+	return sharedBr
 }
