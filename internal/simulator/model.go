@@ -139,27 +139,32 @@ func (s InvoiceStatus) consumesBalance() bool {
 
 // Invoice is a supplier invoice raised against a PO.
 type Invoice struct {
-	ID               string          `json:"id"`
-	Number           string          `json:"number"`
-	PONumber         string          `json:"po_number"`
-	Supplier         string          `json:"supplier"` // the supplier account's username
-	InvoiceDate      time.Time       `json:"invoice_date"`
-	Currency         string          `json:"currency"`
-	PaymentTerms     string          `json:"payment_terms"`
-	Lines            []InvoiceLine   `json:"lines"`
-	TaxRate          decimal.Decimal `json:"tax_rate"`
-	Tax              decimal.Decimal `json:"tax"`
-	Subtotal         decimal.Decimal `json:"subtotal"`
-	Total            decimal.Decimal `json:"total"`
-	Note             string          `json:"note"`
-	AttachmentName   string          `json:"attachment_name"`
-	AttachmentSize   int64           `json:"attachment_size"`
-	Status           InvoiceStatus   `json:"status"`
-	DisputeReason    string          `json:"dispute_reason"`
-	PaymentReference string          `json:"payment_reference"`
-	CreatedAt        time.Time       `json:"created_at"`
-	SubmittedAt      time.Time       `json:"submitted_at,omitzero"`
-	UpdatedAt        time.Time       `json:"updated_at"`
+	ID             string          `json:"id"`
+	Number         string          `json:"number"`
+	PONumber       string          `json:"po_number"`
+	Supplier       string          `json:"supplier"` // the supplier account's username
+	InvoiceDate    time.Time       `json:"invoice_date"`
+	Currency       string          `json:"currency"`
+	PaymentTerms   string          `json:"payment_terms"`
+	Lines          []InvoiceLine   `json:"lines"`
+	TaxRate        decimal.Decimal `json:"tax_rate"`
+	Tax            decimal.Decimal `json:"tax"`
+	Subtotal       decimal.Decimal `json:"subtotal"`
+	Total          decimal.Decimal `json:"total"`
+	Note           string          `json:"note"`
+	AttachmentName string          `json:"attachment_name"`
+	AttachmentSize int64           `json:"attachment_size"`
+	Status         InvoiceStatus   `json:"status"`
+	DisputeReason  string          `json:"dispute_reason"`
+	// RoutingStatus is the Ariba flavor's delivery status beside the invoice status: "" (not sent),
+	// Sent, Acknowledged or Failed.
+	RoutingStatus string `json:"routing_status,omitempty"`
+	// RejectionCode is the machine code of an automatic rejection, e.g. INVOICE_DUPLICATE.
+	RejectionCode    string    `json:"rejection_code,omitempty"`
+	PaymentReference string    `json:"payment_reference"`
+	CreatedAt        time.Time `json:"created_at"`
+	SubmittedAt      time.Time `json:"submitted_at,omitzero"`
+	UpdatedAt        time.Time `json:"updated_at"`
 }
 
 // InvoiceLine is one billed line; it mirrors a PO line.

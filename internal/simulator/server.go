@@ -20,6 +20,7 @@ import (
 
 // Config configures a Server. Zero values take the documented defaults.
 type Config struct {
+	Flavor          string           // FlavorCoupa (default, server-rendered pages) or FlavorAriba (single-page app)
 	Buyer           string           // buyer name shown in the header, default "Acme Manufacturing"
 	SessionIdle     time.Duration    // idle timeout of a supplier session, default 15m
 	MaxFailedLogins int              // wrong passwords or codes in a row before lockout, default 5
@@ -28,6 +29,14 @@ type Config struct {
 	ControlToken    string           // if set, /control and /buyer require header X-Control-Token (or ?token=)
 	StatePath       string           // if set, state is loaded from / saved (atomically) to this JSON file after every change
 }
+
+// The portal flavors: the same buyer, rules and data behind two very different user interfaces.
+const (
+	// FlavorCoupa is a server-rendered portal with full page navigations (docs/simulator.md).
+	FlavorCoupa = "coupa"
+	// FlavorAriba is a single-page app that saves by XHR and signals success with a toast.
+	FlavorAriba = "ariba"
+)
 
 // ErrUnknownAccount is returned when an operation names a supplier account
 // that does not exist.
@@ -63,6 +72,13 @@ type account struct {
 
 // New returns a Server for cfg, loading cfg.StatePath if that file exists.
 func New(cfg Config) (*Server, error) {
+	switch cfg.Flavor {
+	case "":
+		cfg.Flavor = FlavorCoupa
+	case FlavorCoupa, FlavorAriba:
+	default:
+		return nil, fmt.Errorf("simulator: unknown flavor %q (want %q or %q)", cfg.Flavor, FlavorCoupa, FlavorAriba)
+	}
 	if cfg.Buyer == "" {
 		cfg.Buyer = "Acme Manufacturing"
 	}
@@ -105,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
-	s.mux.ServeHTTP(w, r)
+	s.serveWithFaults(w, r)
 }
 
 func (s *Server) routes() {
@@ -119,20 +135,11 @@ func (s *Server) routes() {
 		http.Redirect(w, r, "/pos", http.StatusSeeOther)
 	})
 
-	m.HandleFunc("GET /login", s.loginPage)
-	m.HandleFunc("POST /login", s.loginSubmit)
-	m.HandleFunc("GET /login/totp", s.totpPage)
-	m.HandleFunc("POST /login/totp", s.totpSubmit)
-	m.HandleFunc("POST /logout", s.authed(s.logout))
-
-	m.HandleFunc("GET /pos", s.authed(s.poList))
-	m.HandleFunc("GET /pos/{number}", s.authed(s.poDetail))
-	m.HandleFunc("GET /pos/{number}/invoices/new", s.authed(s.invoiceNew))
-	m.HandleFunc("POST /pos/{number}/invoices", s.authed(s.invoiceCreate))
-	m.HandleFunc("GET /invoices", s.authed(s.invoiceList))
-	m.HandleFunc("GET /invoices/{id}", s.authed(s.invoiceDetail))
-	m.HandleFunc("POST /invoices/{id}/submit", s.authed(s.invoiceSubmit))
-	m.HandleFunc("POST /invoices/{id}/delete", s.authed(s.invoiceDelete))
+	if s.cfg.Flavor == FlavorAriba {
+		s.aribaRoutes(m)
+	} else {
+		s.coupaRoutes(m)
+	}
 
 	m.HandleFunc("GET /buyer", s.withToken(s.buyerPage))
 	m.HandleFunc("POST /buyer/invoices/{id}/{action}", s.withToken(s.buyerForm))
@@ -157,6 +164,24 @@ func (s *Server) routes() {
 		s.renderError(w, http.StatusNotFound, "Page not found", "The page you asked for does not exist.")
 	})
 	s.mux = m
+}
+
+// coupaRoutes registers the server-rendered supplier pages.
+func (s *Server) coupaRoutes(m *http.ServeMux) {
+	m.HandleFunc("GET /login", s.loginPage)
+	m.HandleFunc("POST /login", s.loginSubmit)
+	m.HandleFunc("GET /login/totp", s.totpPage)
+	m.HandleFunc("POST /login/totp", s.totpSubmit)
+	m.HandleFunc("POST /logout", s.authed(s.logout))
+
+	m.HandleFunc("GET /pos", s.authed(s.poList))
+	m.HandleFunc("GET /pos/{number}", s.authed(s.poDetail))
+	m.HandleFunc("GET /pos/{number}/invoices/new", s.authed(s.invoiceNew))
+	m.HandleFunc("POST /pos/{number}/invoices", s.authed(s.invoiceCreate))
+	m.HandleFunc("GET /invoices", s.authed(s.invoiceList))
+	m.HandleFunc("GET /invoices/{id}", s.authed(s.invoiceDetail))
+	m.HandleFunc("POST /invoices/{id}/submit", s.authed(s.invoiceSubmit))
+	m.HandleFunc("POST /invoices/{id}/delete", s.authed(s.invoiceDelete))
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
