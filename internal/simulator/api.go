@@ -27,11 +27,52 @@ func (s *Server) AddAccount(a Account) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur := s.accounts[a.Username]; cur != nil {
+	cur := s.accounts[a.Username]
+	if a.PasswordChangedAt.IsZero() {
+		a.PasswordChangedAt = s.now()
+		if cur != nil && cur.Password == a.Password && !cur.PasswordChangedAt.IsZero() {
+			a.PasswordChangedAt = cur.PasswordChangedAt // re-seeding the same password does not renew it
+		}
+	}
+	if cur != nil {
+		if cur.Password != a.Password {
+			cur.MustChangePassword = false // a new password from the administrator
+		}
 		cur.Account = a
 	} else {
 		s.accounts[a.Username] = &account{Account: a}
 	}
+	return s.persistLocked()
+}
+
+// ExpirePassword makes the account's password expired now, whatever
+// Rules.PasswordMaxAgeDays says: the next correct password entry leads to
+// the "Password expired" form.
+func (s *Server) ExpirePassword(username string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[username]
+	if a == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownAccount, username)
+	}
+	a.MustChangePassword = true
+	s.logLocked("password_expired", username, "", "expired by the administrator")
+	return s.persistLocked()
+}
+
+// SetPassword sets an account's password, valid from now (what the buyer's
+// administrator does, or a test after the supplier changed it elsewhere).
+func (s *Server) SetPassword(username, password string) error {
+	if password == "" {
+		return errors.New("password is required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[username]
+	if a == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownAccount, username)
+	}
+	s.setPasswordLocked(a, password, "set by the administrator")
 	return s.persistLocked()
 }
 

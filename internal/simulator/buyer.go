@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/shopspring/decimal"
 )
 
 // actionError is a refused buyer action with the HTTP status that fits it.
@@ -18,12 +20,34 @@ type actionError struct {
 
 func (e *actionError) Error() string { return e.msg }
 
+// DisputeCodes are the reason codes a buyer dispute carries (Invoice.RejectionCode).
+var DisputeCodes = []string{
+	"DUPLICATE_NUMBER", "PO_INVALID", "OVER_BALANCE", "LINE_MISMATCH", "TAX_MISSING",
+	"DATE_INVALID", "REMIT_TO_WRONG", "ATTACHMENT_MISSING", "OTHER",
+}
+
+// defaultDisputeCode is the code of a dispute that names none.
+const defaultDisputeCode = "OTHER"
+
+// buyerInput is what a buyer action carries: code and reason for dispute,
+// reference and amount for pay.
+type buyerInput struct {
+	Code      string `json:"code"`
+	Reason    string `json:"reason"`
+	Reference string `json:"reference"`
+	Amount    string `json:"amount"` // pay: decimal; "" = what is left to pay
+}
+
 // buyerAction moves an invoice through the buyer's side of its life:
-// Pending Approval → Approved or Disputed, Approved → Paid, and (an
-// addition to the Coupa flow the tests need) Pending Approval, Approved or
-// Disputed → Voided.
-func (s *Server) buyerAction(id, action, arg string) (Invoice, error) {
-	arg = strings.TrimSpace(arg)
+// Pending Approval → Approved or Disputed; Approved or Partially Paid →
+// Partially Paid or Paid (payments accumulate in PaidAmount); Pending
+// Approval, Approved or Disputed → Voided. An invoice the buyer never pays
+// simply stays Approved.
+func (s *Server) buyerAction(id, action string, in buyerInput) (Invoice, error) {
+	in.Code = strings.ToUpper(strings.TrimSpace(in.Code))
+	in.Reason = strings.TrimSpace(in.Reason)
+	in.Reference = strings.TrimSpace(in.Reference)
+	in.Amount = strings.TrimSpace(in.Amount)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var inv *Invoice
@@ -36,23 +60,29 @@ func (s *Server) buyerAction(id, action, arg string) (Invoice, error) {
 		return Invoice{}, &actionError{http.StatusNotFound, fmt.Sprintf("invoice %s not found", id)}
 	}
 	var from []InvoiceStatus
-	var to InvoiceStatus
 	var kind string
 	switch action {
 	case "approve":
-		from, to, kind = []InvoiceStatus{StatusPendingApproval}, StatusApproved, "approved"
+		from, kind = []InvoiceStatus{StatusPendingApproval}, "approved"
 	case "dispute":
-		if arg == "" {
+		if in.Code == "" {
+			in.Code = defaultDisputeCode
+		}
+		if !slices.Contains(DisputeCodes, in.Code) {
+			return Invoice{}, &actionError{http.StatusBadRequest,
+				fmt.Sprintf("unknown dispute code %q (want one of %s)", in.Code, strings.Join(DisputeCodes, ", "))}
+		}
+		if in.Reason == "" {
 			return Invoice{}, &actionError{http.StatusBadRequest, "a dispute needs a reason"}
 		}
-		from, to, kind = []InvoiceStatus{StatusPendingApproval}, StatusDisputed, "disputed"
+		from, kind = []InvoiceStatus{StatusPendingApproval}, "disputed"
 	case "pay":
-		if arg == "" {
+		if in.Reference == "" {
 			return Invoice{}, &actionError{http.StatusBadRequest, "a payment needs a reference"}
 		}
-		from, to, kind = []InvoiceStatus{StatusApproved}, StatusPaid, "paid"
+		from, kind = []InvoiceStatus{StatusApproved, StatusPartiallyPaid}, "paid"
 	case "void":
-		from, to, kind = []InvoiceStatus{StatusPendingApproval, StatusApproved, StatusDisputed}, StatusVoided, "voided"
+		from, kind = []InvoiceStatus{StatusPendingApproval, StatusApproved, StatusDisputed}, "voided"
 	default:
 		return Invoice{}, &actionError{http.StatusNotFound, fmt.Sprintf("unknown action %q", action)}
 	}
@@ -60,14 +90,48 @@ func (s *Server) buyerAction(id, action, arg string) (Invoice, error) {
 		return Invoice{}, &actionError{http.StatusConflict,
 			fmt.Sprintf("invoice %s is %s; it cannot be %s", inv.ID, inv.Status, kind)}
 	}
-	inv.Status, inv.UpdatedAt = to, s.now()
-	switch to {
-	case StatusDisputed:
-		inv.DisputeReason = arg
-	case StatusPaid:
-		inv.PaymentReference = arg
+	detail := inv.ID
+	switch action {
+	case "approve":
+		inv.Status = StatusApproved
+	case "dispute":
+		inv.Status, inv.RejectionCode, inv.DisputeReason = StatusDisputed, in.Code, in.Reason
+		detail += " " + in.Code + ": " + in.Reason
+	case "pay":
+		left := inv.Total.Sub(inv.PaidAmount)
+		amount := left
+		if in.Amount != "" {
+			a, err := decimal.NewFromString(in.Amount)
+			switch {
+			case err != nil:
+				return Invoice{}, &actionError{http.StatusBadRequest, fmt.Sprintf("amount %q is not a decimal number", in.Amount)}
+			case !a.IsPositive():
+				return Invoice{}, &actionError{http.StatusBadRequest, "a payment amount must be positive"}
+			case !a.Equal(a.Round(2)):
+				return Invoice{}, &actionError{http.StatusBadRequest, "a payment amount has at most 2 decimals"}
+			case a.GreaterThan(left):
+				return Invoice{}, &actionError{http.StatusBadRequest,
+					fmt.Sprintf("payment %s exceeds the unpaid %s %s", formatMoney(a), formatMoney(left), inv.Currency)}
+			}
+			amount = a
+		}
+		inv.PaidAmount = inv.PaidAmount.Add(amount)
+		if inv.PaymentReference == "" {
+			inv.PaymentReference = in.Reference
+		} else {
+			inv.PaymentReference += ", " + in.Reference
+		}
+		inv.Status = StatusPaid
+		if inv.PaidAmount.LessThan(inv.Total) {
+			inv.Status, kind = StatusPartiallyPaid, "partially_paid"
+		}
+		detail += fmt.Sprintf(" %s: %s %s, paid %s of %s", in.Reference, formatMoney(amount), inv.Currency,
+			formatMoney(inv.PaidAmount), formatMoney(inv.Total))
+	case "void":
+		inv.Status = StatusVoided
 	}
-	s.logLocked(kind, inv.Supplier, inv.Number, strings.TrimSpace(inv.ID+" "+arg))
+	inv.UpdatedAt = s.now()
+	s.logLocked(kind, inv.Supplier, inv.Number, detail)
 	if err := s.persistLocked(); err != nil {
 		return Invoice{}, err
 	}
@@ -97,33 +161,18 @@ func (s *Server) buyerAPIList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) buyerAPIAction(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Reason    string `json:"reason"`
-		Reference string `json:"reference"`
-	}
+	var body buyerInput
 	// approve and void take no body; an empty one is fine.
 	if err := decodeJSON(w, r, &body); err != nil && !errors.Is(err, io.EOF) {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	action := r.PathValue("action")
-	inv, err := s.buyerAction(r.PathValue("id"), action, actionArg(action, body.Reason, body.Reference))
+	inv, err := s.buyerAction(r.PathValue("id"), r.PathValue("action"), body)
 	if err != nil {
 		writeActionError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, inv)
-}
-
-// actionArg picks the argument that action uses.
-func actionArg(action, reason, reference string) string {
-	switch action {
-	case "dispute":
-		return reason
-	case "pay":
-		return reference
-	}
-	return ""
 }
 
 func writeActionError(w http.ResponseWriter, err error) {
@@ -137,12 +186,14 @@ func writeActionError(w http.ResponseWriter, err error) {
 
 type buyerRow struct {
 	invoiceRow
-	Supplier, DisputeReason, PaymentReference string
-	CanApprove, CanPay, CanVoid               bool
+	Supplier, DisputeCode, DisputeReason string
+	PaymentReference, PaidAmount, Unpaid string
+	CanApprove, CanPay, CanVoid          bool
 }
 
 type buyerView struct {
 	Rows  []buyerRow
+	Codes []string
 	Token string // repeated in form actions when the page was opened with ?token=
 }
 
@@ -153,22 +204,27 @@ func (s *Server) buyerPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderBuyer(w http.ResponseWriter, r *http.Request, status int, f *flash) {
 	if f == nil {
 		switch msg := r.URL.Query().Get("done"); msg {
-		case "approved", "disputed", "paid", "voided":
+		case "approved", "disputed", "paid", "partially paid", "voided":
 			f = &flash{Kind: "success", Message: "Invoice " + msg + "."}
 		}
 	}
 	invs := s.buyerInvoices("", "")
 	slices.Reverse(invs)
-	view := buyerView{Token: r.URL.Query().Get("token")}
+	view := buyerView{Token: r.URL.Query().Get("token"), Codes: DisputeCodes}
 	for i := range invs {
 		inv := &invs[i]
-		view.Rows = append(view.Rows, buyerRow{
+		row := buyerRow{
 			invoiceRow: newInvoiceRow(inv), Supplier: inv.Supplier,
-			DisputeReason: inv.DisputeReason, PaymentReference: inv.PaymentReference,
+			DisputeCode: inv.RejectionCode, DisputeReason: inv.DisputeReason, PaymentReference: inv.PaymentReference,
 			CanApprove: inv.Status == StatusPendingApproval,
-			CanPay:     inv.Status == StatusApproved,
-			CanVoid:    inv.Status != StatusPaid && inv.Status != StatusVoided,
-		})
+			CanPay:     inv.Status == StatusApproved || inv.Status == StatusPartiallyPaid,
+			CanVoid:    inv.Status == StatusPendingApproval || inv.Status == StatusApproved || inv.Status == StatusDisputed,
+		}
+		if inv.PaidAmount.IsPositive() {
+			row.PaidAmount = formatMoney(inv.PaidAmount)
+		}
+		row.Unpaid = formatMoney(inv.Total.Sub(inv.PaidAmount))
+		view.Rows = append(view.Rows, row)
 	}
 	s.render(w, status, "buyer", pageData{Title: "Buyer: Invoices", Flash: f, Page: view})
 }
@@ -182,8 +238,12 @@ func (s *Server) buyerForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := r.PathValue("action")
-	arg := actionArg(action, r.PostFormValue("reason"), r.PostFormValue("reference"))
-	if _, err := s.buyerAction(r.PathValue("id"), action, arg); err != nil {
+	in := buyerInput{
+		Code: r.PostFormValue("code"), Reason: r.PostFormValue("reason"),
+		Reference: r.PostFormValue("reference"), Amount: r.PostFormValue("amount"),
+	}
+	inv, err := s.buyerAction(r.PathValue("id"), action, in)
+	if err != nil {
 		status := http.StatusInternalServerError
 		var ae *actionError
 		if errors.As(err, &ae) {
@@ -196,6 +256,10 @@ func (s *Server) buyerForm(w http.ResponseWriter, r *http.Request) {
 	if t := r.URL.Query().Get("token"); t != "" {
 		v.Set("token", t)
 	}
-	v.Set("done", map[string]string{"approve": "approved", "dispute": "disputed", "pay": "paid", "void": "voided"}[action])
+	done := map[string]string{"approve": "approved", "dispute": "disputed", "pay": "paid", "void": "voided"}[action]
+	if inv.Status == StatusPartiallyPaid {
+		done = "partially paid"
+	}
+	v.Set("done", done)
 	http.Redirect(w, r, "/buyer?"+v.Encode(), http.StatusSeeOther)
 }

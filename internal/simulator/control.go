@@ -1,7 +1,10 @@
 package simulator
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"slices"
 )
@@ -26,6 +29,50 @@ func (s *Server) controlUnlock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"username": username, "status": "unlocked"})
+}
+
+func (s *Server) controlExpirePassword(w http.ResponseWriter, r *http.Request) {
+	username := r.PathValue("username")
+	if err := s.ExpirePassword(username); err != nil {
+		writeControlError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"username": username, "status": "password expired"})
+}
+
+func (s *Server) controlSetPassword(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Password string `json:"password"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	username := r.PathValue("username")
+	if err := s.SetPassword(username, body.Password); err != nil {
+		writeControlError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"username": username, "status": "password changed"})
+}
+
+func (s *Server) controlGetRules(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Rules())
+}
+
+// controlPutRules replaces the rules: fields left out take their defaults.
+func (s *Server) controlPutRules(w http.ResponseWriter, r *http.Request) {
+	var rules Rules
+	if err := decodeOneJSON(w, r, &rules); err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	got, err := s.SetRules(rules)
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, got)
 }
 
 func (s *Server) controlAddPOs(w http.ResponseWriter, r *http.Request) {
@@ -97,6 +144,19 @@ func (s *Server) controlInvoices(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) controlEvents(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.Events())
+}
+
+// decodeOneJSON is decodeJSON that also refuses anything after the value.
+func decodeOneJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON body: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("invalid JSON body: data after the JSON value")
+	}
+	return nil
 }
 
 func writeControlError(w http.ResponseWriter, err error) {

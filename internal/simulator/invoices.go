@@ -1,6 +1,8 @@
 package simulator
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,8 +11,9 @@ import (
 )
 
 const (
-	msgSubmitted    = "Invoice submitted."
-	msgDraftDeleted = "Draft deleted."
+	msgSubmitted     = "Invoice submitted."
+	msgDraftDeleted  = "Draft deleted."
+	msgNoSuchInvoice = "The invoice was not found. It may have been deleted."
 )
 
 type invoiceRow struct {
@@ -56,7 +59,7 @@ func (s *Server) invoiceList(w http.ResponseWriter, r *http.Request, sess *sessi
 		}
 	}
 	slices.Reverse(matched) // newest first, as portals list them
-	start, end, pg := paginate(len(matched), s.cfg.PageSize, r.URL.Query(), "/invoices")
+	start, end, pg := paginate(len(matched), s.rulesLocked().PageSize, r.URL.Query(), "/invoices")
 	view := invoiceListView{Query: q, Count: len(matched), Pager: pg}
 	for _, inv := range matched[start:end] {
 		view.Rows = append(view.Rows, newInvoiceRow(inv))
@@ -72,7 +75,9 @@ type invoiceDetailView struct {
 	PaymentTerms, Subtotal, TaxRate, Tax string
 	Note, AttachmentName                 string
 	AttachmentSize                       string
-	DisputeReason, PaymentReference      string
+	DisputeCode, DisputeReason           string
+	PaymentReference, AmountPaid         string
+	RemitTo, TaxTreatment, TaxReference  string
 	Lines                                []poLineRow
 	IsDraft                              bool
 	SubmitAction, DeleteAction           string
@@ -92,7 +97,9 @@ func (s *Server) invoiceDetail(w http.ResponseWriter, r *http.Request, sess *ses
 		invoiceRow:   newInvoiceRow(inv),
 		PaymentTerms: inv.PaymentTerms, Subtotal: formatMoney(inv.Subtotal), TaxRate: inv.TaxRate.String(),
 		Tax: formatMoney(inv.Tax), Note: inv.Note, AttachmentName: inv.AttachmentName,
-		DisputeReason: inv.DisputeReason, PaymentReference: inv.PaymentReference,
+		DisputeCode: inv.RejectionCode, DisputeReason: inv.DisputeReason,
+		PaymentReference: inv.PaymentReference, AmountPaid: formatMoney(inv.PaidAmount),
+		RemitTo: inv.RemitTo, TaxTreatment: cmp.Or(inv.TaxTreatment, TaxStandard), TaxReference: inv.TaxReference,
 		IsDraft: inv.Status == StatusDraft,
 		Created: inv.CreatedAt.UTC().Format("2006-01-02 15:04 MST"),
 	}
@@ -119,8 +126,7 @@ func (s *Server) invoiceDetail(w http.ResponseWriter, r *http.Request, sess *ses
 }
 
 func (s *Server) invoiceNotFound(w http.ResponseWriter, sess *session) {
-	s.renderUserError(w, sess, http.StatusNotFound, "Invoice not found",
-		"The invoice was not found. It may have been deleted.", "/invoices")
+	s.renderUserError(w, sess, http.StatusNotFound, "Invoice not found", msgNoSuchInvoice, "/invoices")
 }
 
 func humanSize(n int64) string {
@@ -135,36 +141,71 @@ func humanSize(n int64) string {
 
 func (s *Server) invoiceSubmit(w http.ResponseWriter, r *http.Request, sess *session) {
 	s.mu.Lock()
-	inv := s.invoiceLocked(sess.username, r.PathValue("id"))
-	if inv == nil {
+	inv, err := s.submitInvoiceLocked(sess.username, r.PathValue("id"))
+	s.afterInvoiceAction(w, r, sess, inv, err, msgSubmitted, "")
+}
+
+func (s *Server) invoiceDelete(w http.ResponseWriter, r *http.Request, sess *session) {
+	s.mu.Lock()
+	inv, err := s.deleteDraftLocked(sess.username, r.PathValue("id"))
+	s.afterInvoiceAction(w, r, sess, inv, err, msgDraftDeleted, "/invoices")
+}
+
+// afterInvoiceAction answers a Submit or Delete button: the invoice page
+// (or target) with a success or error flash. It is called with s.mu held and
+// releases it.
+func (s *Server) afterInvoiceAction(w http.ResponseWriter, r *http.Request, sess *session, inv *Invoice, err error, ok, target string) {
+	var ae *actionError
+	switch {
+	case errors.As(err, &ae) && ae.status == http.StatusNotFound:
 		s.mu.Unlock()
 		s.invoiceNotFound(w, sess)
 		return
-	}
-	target := "/invoices/" + url.PathEscape(inv.ID)
-	if msg := s.submitProblemLocked(inv); msg != "" {
-		sess.flash = &flash{Kind: "error", Message: msg}
+	case errors.As(err, &ae):
+		sess.flash = &flash{Kind: "error", Message: ae.msg}
+	case err != nil:
 		s.mu.Unlock()
-		http.Redirect(w, r, target, http.StatusSeeOther)
-		return
-	}
-	now := s.now()
-	inv.Status, inv.SubmittedAt, inv.UpdatedAt = StatusPendingApproval, now, now
-	s.logLocked("submitted", sess.username, inv.Number,
-		fmt.Sprintf("%s on PO %s, total %s %s", inv.ID, inv.PONumber, formatMoney(inv.Total), inv.Currency))
-	sess.flash = &flash{Kind: "success", Message: msgSubmitted}
-	err := s.persistLocked()
-	s.mu.Unlock()
-	if err != nil {
 		s.internalError(w, err)
 		return
+	default:
+		sess.flash = &flash{Kind: "success", Message: ok}
+	}
+	s.mu.Unlock()
+	if target == "" || err != nil {
+		target = "/invoices/" + url.PathEscape(inv.ID)
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// submitProblemLocked says why inv cannot be submitted now, or "". The PO is
-// checked again because other invoices may have used its balance since the
-// draft was saved. s.mu must be held.
+// submitInvoiceLocked sends username's draft id to the buyer: Draft →
+// Pending Approval, after checking it again against the live rules. A refusal
+// is an *actionError (404 unknown invoice, 409 with the message for the UI);
+// other errors are failures to save. inv is set whenever the invoice exists.
+// s.mu must be held.
+//
+// SHARED CORE: used by the Coupa pages and the Ariba SPA.
+func (s *Server) submitInvoiceLocked(username, id string) (*Invoice, error) {
+	inv := s.invoiceLocked(username, id)
+	if inv == nil {
+		return nil, &actionError{http.StatusNotFound, msgNoSuchInvoice}
+	}
+	if msg := s.submitProblemLocked(inv); msg != "" {
+		return inv, &actionError{http.StatusConflict, msg}
+	}
+	now := s.now()
+	inv.Status, inv.SubmittedAt, inv.UpdatedAt = StatusPendingApproval, now, now
+	s.logLocked("submitted", username, inv.Number,
+		fmt.Sprintf("%s on PO %s, total %s %s", inv.ID, inv.PONumber, formatMoney(inv.Total), inv.Currency))
+	return inv, s.persistLocked()
+}
+
+// submitProblemLocked says why inv cannot be submitted now, or "". The
+// draft is checked again against its PO and the live rules, because other
+// invoices may have used the PO balance, the PO may have changed and the
+// buyer may have changed its rules since the draft was saved. s.mu must be
+// held.
+//
+// SHARED CORE: used by the Coupa pages and the Ariba SPA.
 func (s *Server) submitProblemLocked(inv *Invoice) string {
 	if inv.Status != StatusDraft {
 		return fmt.Sprintf("Only draft invoices can be submitted. This invoice is %s.", inv.Status)
@@ -177,34 +218,51 @@ func (s *Server) submitProblemLocked(inv *Invoice) string {
 	if !l.canInvoice() {
 		return notInvoiceable(po, l)
 	}
-	if inv.Total.GreaterThan(l.Remaining) {
-		return overBalance(inv.Total, l.Remaining, po.Currency)
+	rules := s.rulesLocked()
+	for _, il := range inv.Lines {
+		pl, ok := po.line(il.LineNo)
+		switch {
+		case !ok:
+			return fmt.Sprintf("Line %d is no longer on purchase order %s.", il.LineNo, po.Number)
+		case il.Quantity.GreaterThan(pl.Quantity):
+			return fmt.Sprintf("Line %d: quantity %s exceeds the PO quantity %s.", il.LineNo, formatQty(il.Quantity), formatQty(pl.Quantity))
+		case rules.LinesMirrorPO && !il.UnitPrice.Equal(pl.UnitPrice):
+			return mirrorMessage(pl)
+		}
 	}
-	return ""
+	if msg := s.balanceProblemLocked(po, l, inv.Total); msg != "" {
+		return msg
+	}
+	if msg := s.dateProblemLocked(inv.InvoiceDate); msg != "" {
+		return msg
+	}
+	if msg := s.remitToProblemLocked(inv.RemitTo); msg != "" {
+		return msg
+	}
+	if inv.TaxTreatment == TaxExempt && inv.TaxReference == "" && rules.TaxExemptionNeedsReference {
+		return msgTaxReference
+	}
+	var a *attachment
+	if inv.AttachmentName != "" || inv.AttachmentSize > 0 {
+		a = &attachment{name: inv.AttachmentName, size: inv.AttachmentSize, kind: inv.AttachmentType}
+	}
+	return s.attachmentProblemLocked(a)
 }
 
-func (s *Server) invoiceDelete(w http.ResponseWriter, r *http.Request, sess *session) {
-	s.mu.Lock()
-	inv := s.invoiceLocked(sess.username, r.PathValue("id"))
+// deleteDraftLocked deletes username's draft id. A refusal is an
+// *actionError (404 unknown invoice, 409 not a draft, with the message for
+// the UI); other errors are failures to save. s.mu must be held.
+//
+// SHARED CORE: used by the Coupa pages and the Ariba SPA.
+func (s *Server) deleteDraftLocked(username, id string) (*Invoice, error) {
+	inv := s.invoiceLocked(username, id)
 	if inv == nil {
-		s.mu.Unlock()
-		s.invoiceNotFound(w, sess)
-		return
+		return nil, &actionError{http.StatusNotFound, msgNoSuchInvoice}
 	}
 	if inv.Status != StatusDraft {
-		sess.flash = &flash{Kind: "error", Message: fmt.Sprintf("Only draft invoices can be deleted. This invoice is %s.", inv.Status)}
-		s.mu.Unlock()
-		http.Redirect(w, r, "/invoices/"+url.PathEscape(inv.ID), http.StatusSeeOther)
-		return
+		return inv, &actionError{http.StatusConflict, fmt.Sprintf("Only draft invoices can be deleted. This invoice is %s.", inv.Status)}
 	}
 	s.invoices = slices.DeleteFunc(s.invoices, func(x *Invoice) bool { return x == inv })
-	s.logLocked("draft_deleted", sess.username, inv.Number, inv.ID)
-	sess.flash = &flash{Kind: "success", Message: msgDraftDeleted}
-	err := s.persistLocked()
-	s.mu.Unlock()
-	if err != nil {
-		s.internalError(w, err)
-		return
-	}
-	http.Redirect(w, r, "/invoices", http.StatusSeeOther)
+	s.logLocked("draft_deleted", username, inv.Number, inv.ID)
+	return inv, s.persistLocked()
 }

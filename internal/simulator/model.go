@@ -18,6 +18,9 @@ type Account struct {
 	Password   string `json:"password"`
 	TOTPSecret string `json:"totp_secret"` // base32, as shown under the enrolment QR code
 	Supplier   string `json:"supplier"`    // supplier company name shown in the header
+	// PasswordChangedAt is when the password was last set; Rules.PasswordMaxAgeDays counts from
+	// it. Zero when seeding means "now".
+	PasswordChangedAt time.Time `json:"password_changed_at,omitzero"`
 }
 
 // POStatus is the status of a purchase order as the supplier sees it.
@@ -127,6 +130,7 @@ const (
 	StatusApproved        InvoiceStatus = "Approved"
 	StatusDisputed        InvoiceStatus = "Disputed"
 	StatusVoided          InvoiceStatus = "Voided"
+	StatusPartiallyPaid   InvoiceStatus = "Partially Paid"
 	StatusPaid            InvoiceStatus = "Paid"
 )
 
@@ -134,7 +138,7 @@ const (
 // PO's invoiced amount. Drafts have not been sent; disputed and voided
 // invoices give their amount back to the PO.
 func (s InvoiceStatus) consumesBalance() bool {
-	return s == StatusPendingApproval || s == StatusApproved || s == StatusPaid
+	return s == StatusPendingApproval || s == StatusApproved || s == StatusPartiallyPaid || s == StatusPaid
 }
 
 // Invoice is a supplier invoice raised against a PO.
@@ -152,19 +156,27 @@ type Invoice struct {
 	Subtotal       decimal.Decimal `json:"subtotal"`
 	Total          decimal.Decimal `json:"total"`
 	Note           string          `json:"note"`
+	RemitTo        string          `json:"remit_to,omitempty"`      // one of Rules.RemitTo
+	TaxTreatment   string          `json:"tax_treatment,omitempty"` // TaxStandard or TaxExempt
+	TaxReference   string          `json:"tax_reference,omitempty"` // exemption reference, with TaxExempt
 	AttachmentName string          `json:"attachment_name"`
+	AttachmentType string          `json:"attachment_type,omitempty"` // pdf, png, jpg or tiff (by content)
 	AttachmentSize int64           `json:"attachment_size"`
 	Status         InvoiceStatus   `json:"status"`
 	DisputeReason  string          `json:"dispute_reason"`
 	// RoutingStatus is the Ariba flavor's delivery status beside the invoice status: "" (not sent),
 	// Sent, Acknowledged or Failed.
 	RoutingStatus string `json:"routing_status,omitempty"`
-	// RejectionCode is the machine code of an automatic rejection, e.g. INVOICE_DUPLICATE.
-	RejectionCode    string    `json:"rejection_code,omitempty"`
-	PaymentReference string    `json:"payment_reference"`
-	CreatedAt        time.Time `json:"created_at"`
-	SubmittedAt      time.Time `json:"submitted_at,omitzero"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	// RejectionCode is the machine code of an automatic rejection, e.g. INVOICE_DUPLICATE, or the
+	// buyer's dispute code (DisputeCodes), e.g. LINE_MISMATCH.
+	RejectionCode string `json:"rejection_code,omitempty"`
+	// PaymentReference is the buyer's payment reference; several partial payments are joined with ", ".
+	PaymentReference string `json:"payment_reference"`
+	// PaidAmount is the sum of the buyer's payments; below Total the status is Partially Paid.
+	PaidAmount  decimal.Decimal `json:"paid_amount"`
+	CreatedAt   time.Time       `json:"created_at"`
+	SubmittedAt time.Time       `json:"submitted_at,omitzero"`
+	UpdatedAt   time.Time       `json:"updated_at"`
 }
 
 // InvoiceLine is one billed line; it mirrors a PO line.
@@ -218,8 +230,9 @@ func (inv *Invoice) clone() Invoice {
 type Event struct {
 	Time time.Time `json:"time"`
 	// Kind is one of login_ok, login_failed, totp_ok, totp_reused, totp_failed,
-	// locked, unlocked, logout, draft_created, draft_deleted, submitted,
-	// approved, disputed, paid, voided.
+	// totp_remembered, password_expired, password_changed, locked, unlocked,
+	// logout, draft_created, draft_deleted, submitted,
+	// approved, disputed, partially_paid, paid, voided, rules_changed.
 	Kind          string `json:"kind"`
 	Username      string `json:"username,omitempty"`
 	InvoiceNumber string `json:"invoice_number,omitempty"`

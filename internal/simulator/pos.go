@@ -92,7 +92,7 @@ func (s *Server) poList(w http.ResponseWriter, r *http.Request, sess *session) {
 		}
 	}
 	slices.SortFunc(matched, func(a, b *PO) int { return cmp.Compare(a.Number, b.Number) })
-	start, end, pg := paginate(len(matched), s.cfg.PageSize, r.URL.Query(), "/pos")
+	start, end, pg := paginate(len(matched), s.rulesLocked().PageSize, r.URL.Query(), "/pos")
 	view := poListView{Query: q, Count: len(matched), Pager: pg}
 	for _, po := range matched[start:end] {
 		view.Rows = append(view.Rows, newPORow(po, ledgerFor(po, invoiced[po.Number])))

@@ -55,6 +55,24 @@ var templateFuncs = template.FuncMap{
 	"field": func(errs map[string]string, name string) string {
 		return errs[name]
 	},
+	// invalid marks an input whose field has an error: aria-invalid and
+	// aria-describedby pointing at the error span that fieldError writes.
+	"invalid": func(errs map[string]string, name string) template.HTMLAttr {
+		if errs[name] == "" {
+			return ""
+		}
+		return template.HTMLAttr(` aria-invalid="true" aria-describedby="` + template.HTMLEscapeString(name) + `-error"`)
+	},
+	// fieldError writes the error span of a field, if it has an error.
+	"fieldError": func(errs map[string]string, name string) template.HTML {
+		msg := errs[name]
+		if msg == "" {
+			return ""
+		}
+		n := template.HTMLEscapeString(name)
+		return template.HTML(`<span class="field-error" id="` + n + `-error" data-field="` + n + `">` +
+			template.HTMLEscapeString(msg) + `</span>`)
+	},
 }
 
 // badgeClass maps a status word to its CSS class, e.g. "Pending Approval" →

@@ -28,6 +28,10 @@ type Config struct {
 	Now             func() time.Time // clock, default time.Now (tests move it)
 	ControlToken    string           // if set, /control and /buyer require header X-Control-Token (or ?token=)
 	StatePath       string           // if set, state is loaded from / saved (atomically) to this JSON file after every change
+	// Rules are the buyer's portal rules (rules.go); PUT /control/rules replaces them at run time.
+	// MaxFailedLogins, SessionIdle and PageSize above still work: they fill the matching rule when
+	// it is unset, and always hold the live values. Read the live rules with s.rulesLocked().
+	Rules Rules
 }
 
 // The portal flavors: the same buyer, rules and data behind two very different user interfaces.
@@ -60,6 +64,8 @@ type Server struct {
 	sessions map[string]*session
 	pre      map[string]*preSession
 	mfa      map[string]*mfaPending
+
+	faults faultSet // injected faults (faults.go), guarded by mu
 }
 
 // account is an Account plus the security state the portal keeps about it.
@@ -68,6 +74,10 @@ type account struct {
 	FailedLogins int   `json:"failed_logins"`
 	Locked       bool  `json:"locked"`
 	LastTOTPStep int64 `json:"last_totp_step"`
+	// MustChangePassword is set by POST /control/accounts/{u}/expire-password (login.go).
+	MustChangePassword bool `json:"must_change_password,omitempty"`
+	// Remembered maps a hash of a "Remember this browser" cookie to its expiry (login.go).
+	Remembered map[string]time.Time `json:"remembered_browsers,omitempty"`
 }
 
 // New returns a Server for cfg, loading cfg.StatePath if that file exists.
@@ -82,14 +92,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Buyer == "" {
 		cfg.Buyer = "Acme Manufacturing"
 	}
-	if cfg.SessionIdle <= 0 {
-		cfg.SessionIdle = 15 * time.Minute
-	}
-	if cfg.MaxFailedLogins <= 0 {
-		cfg.MaxFailedLogins = 5
-	}
-	if cfg.PageSize <= 0 {
-		cfg.PageSize = 25
+	if err := applyConfigRules(&cfg); err != nil { // defaults of SessionIdle, MaxFailedLogins, PageSize
+		return nil, err
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -132,6 +136,10 @@ func (s *Server) routes() {
 	})
 	m.Handle("GET /static/", http.FileServerFS(staticFS))
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Flavor == FlavorAriba {
+			http.Redirect(w, r, "/app/orders", http.StatusSeeOther)
+			return
+		}
 		http.Redirect(w, r, "/pos", http.StatusSeeOther)
 	})
 
@@ -148,10 +156,18 @@ func (s *Server) routes() {
 
 	m.HandleFunc("POST /control/accounts", s.withToken(s.controlAddAccount))
 	m.HandleFunc("POST /control/accounts/{username}/unlock", s.withToken(s.controlUnlock))
+	m.HandleFunc("POST /control/accounts/{username}/expire-password", s.withToken(s.controlExpirePassword))
+	m.HandleFunc("POST /control/accounts/{username}/password", s.withToken(s.controlSetPassword))
+	m.HandleFunc("GET /control/rules", s.withToken(s.controlGetRules))
+	m.HandleFunc("PUT /control/rules", s.withToken(s.controlPutRules))
 	m.HandleFunc("POST /control/purchase-orders", s.withToken(s.controlAddPOs))
 	m.HandleFunc("GET /control/purchase-orders", s.withToken(s.controlListPOs))
 	m.HandleFunc("GET /control/invoices", s.withToken(s.controlInvoices))
 	m.HandleFunc("GET /control/events", s.withToken(s.controlEvents))
+	m.HandleFunc("POST /control/faults", s.withToken(s.controlInjectFault))
+	m.HandleFunc("GET /control/faults", s.withToken(s.controlListFaults))
+	m.HandleFunc("DELETE /control/faults", s.withToken(s.controlClearFaults))
+	m.HandleFunc("DELETE /control/faults/{id}", s.withToken(s.controlDeleteFault))
 
 	// API clients get JSON for a wrong path or method, not an HTML page.
 	apiNotFound := func(w http.ResponseWriter, r *http.Request) {
@@ -172,6 +188,8 @@ func (s *Server) coupaRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /login", s.loginSubmit)
 	m.HandleFunc("GET /login/totp", s.totpPage)
 	m.HandleFunc("POST /login/totp", s.totpSubmit)
+	m.HandleFunc("GET /login/password", s.passwordPage)
+	m.HandleFunc("POST /login/password", s.passwordSubmit)
 	m.HandleFunc("POST /logout", s.authed(s.logout))
 
 	m.HandleFunc("GET /pos", s.authed(s.poList))

@@ -42,10 +42,12 @@ type preSession struct {
 }
 
 // mfaPending remembers who passed the password step until the code is given.
+// A pending password change (expired password) comes first.
 type mfaPending struct {
-	username string
-	next     string
-	expires  time.Time
+	username           string
+	next               string
+	expires            time.Time
+	mustChangePassword bool // the "Password expired" form is due before the code
 }
 
 func randomToken() string {
@@ -107,7 +109,7 @@ func (s *Server) sessionLocked(r *http.Request) (sess *session, expired bool) {
 	if sess == nil {
 		return nil, false
 	}
-	if s.now().Sub(sess.lastSeen) > s.cfg.SessionIdle {
+	if s.now().Sub(sess.lastSeen) > time.Duration(s.rulesLocked().SessionIdle) {
 		delete(s.sessions, id)
 		return nil, true
 	}
@@ -130,10 +132,11 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) ht
 			return
 		}
 		sess.lastSeen = s.now()
+		uploadLimit := uploadLimitFor(s.rulesLocked())
 		s.mu.Unlock()
 
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if err := parseForm(w, r); err != nil {
+			if err := parseFormLimit(w, r, uploadLimit); err != nil {
 				s.renderUserError(w, sess, http.StatusRequestEntityTooLarge, "Request too large", err.Error(), "")
 				return
 			}
@@ -150,12 +153,24 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) ht
 // slightly larger PDF gets the friendly form error rather than a 413.
 const maxUploadBody = 12 << 20
 
-// parseForm reads a urlencoded or multipart body within size limits.
+// uploadLimitFor is the multipart body limit under rules: well above the
+// attachment limit, so that a too-large file gets the friendly form error.
+func uploadLimitFor(r Rules) int64 {
+	return max(maxUploadBody, 2*r.AttachmentMaxBytes+(1<<20))
+}
+
+// parseForm reads a urlencoded or multipart body within the default size limits.
 func parseForm(w http.ResponseWriter, r *http.Request) error {
+	return parseFormLimit(w, r, maxUploadBody)
+}
+
+// parseFormLimit reads a urlencoded or multipart body; a multipart body may
+// be up to uploadLimit bytes.
+func parseFormLimit(w http.ResponseWriter, r *http.Request, uploadLimit int64) error {
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-		r.Body = http.MaxBytesReader(w, r.Body, maxUploadBody)
+		r.Body = http.MaxBytesReader(w, r.Body, uploadLimit)
 		if err := r.ParseMultipartForm(8 << 20); err != nil {
-			return fmt.Errorf("the form could not be read; uploads are limited to %d MB", maxUploadBody>>20)
+			return fmt.Errorf("the form could not be read; uploads are limited to %d MB", uploadLimit>>20)
 		}
 		return nil
 	}
@@ -195,7 +210,7 @@ func safeNext(next string) string {
 func (s *Server) sweepSessionsLocked() {
 	now := s.now()
 	for id, sess := range s.sessions {
-		if now.Sub(sess.lastSeen) > s.cfg.SessionIdle {
+		if now.Sub(sess.lastSeen) > time.Duration(s.rulesLocked().SessionIdle) {
 			delete(s.sessions, id)
 		}
 	}

@@ -41,6 +41,9 @@ func (s *Server) load() error {
 	}
 	for _, a := range st.Accounts {
 		if a != nil && a.Username != "" {
+			if a.PasswordChangedAt.IsZero() {
+				a.PasswordChangedAt = s.now() // saved before password ages were kept
+			}
 			s.accounts[a.Username] = a
 		}
 	}
@@ -53,6 +56,9 @@ func (s *Server) load() error {
 	}
 	for _, inv := range st.Invoices {
 		if inv != nil {
+			if inv.AttachmentName != "" && inv.AttachmentType == "" {
+				inv.AttachmentType = AttachmentPDF // saved before types were recorded, when only PDFs were accepted
+			}
 			s.invoices = append(s.invoices, inv)
 		}
 	}

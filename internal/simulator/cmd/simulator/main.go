@@ -1,9 +1,11 @@
-// Command simulator serves the Coupa-like portal simulator over HTTP.
+// Command simulator serves the portal simulator (Coupa-like pages or, with -flavor ariba, an Ariba-like single-page app) over HTTP.
 // Accounts and purchase orders are seeded through its control API.
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,11 +34,21 @@ func run() error {
 	idle := flag.Duration("session-idle", 15*time.Minute, "idle timeout of a supplier session")
 	token := flag.String("control-token", "", "if set, /control and /buyer require this token (X-Control-Token header or ?token=)")
 	maxFailed := flag.Int("max-failed-logins", 5, "wrong passwords or codes in a row before an account is locked")
+	flavor := flag.String("flavor", simulator.FlavorCoupa, "portal flavor: coupa (server-rendered pages) or ariba (single-page app under /app)")
+	rulesPath := flag.String("rules", "", "JSON file with the buyer's portal rules (docs/simulator.md); "+
+		"its max_failed_logins and session_idle win over the flags; PUT /control/rules changes them at run time")
 	flag.Parse()
 
+	var rules simulator.Rules
+	if *rulesPath != "" {
+		var err error
+		if rules, err = readRules(*rulesPath); err != nil {
+			return err
+		}
+	}
 	srv, err := simulator.New(simulator.Config{
-		Buyer: *buyer, SessionIdle: *idle, MaxFailedLogins: *maxFailed,
-		ControlToken: *token, StatePath: *state,
+		Flavor: *flavor, Buyer: *buyer, SessionIdle: *idle, MaxFailedLogins: *maxFailed,
+		ControlToken: *token, StatePath: *state, Rules: rules,
 	})
 	if err != nil {
 		return err
@@ -59,10 +71,31 @@ func run() error {
 		return err
 	case <-ctx.Done():
 	}
+	// A hung-request fault would otherwise hold its request, and the shutdown, until the client gives up.
+	srv.ClearFaults()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// readRules reads a rules file strictly: an unknown field is an error, so a
+// misspelt rule does not silently stay off.
+func readRules(path string) (simulator.Rules, error) {
+	var r simulator.Rules
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return r, fmt.Errorf("read rules: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, fmt.Errorf("rules %s: %w", path, err)
+	}
+	if dec.More() {
+		return r, fmt.Errorf("rules %s: data after the JSON object", path)
+	}
+	return r, nil
 }
