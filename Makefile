@@ -76,7 +76,7 @@ tools-workflowcheck:
 	fi
 
 test: tools fmt-check vet workflowcheck ## Check formatting, vet, workflowcheck, then run all tests with -race
-	$(GO) test -race -count=1 -timeout 40m ./...
+	$(GO) test -race -count=1 -parallel 8 -timeout 40m ./...
 
 # Go files outside generated state and testdata (which may be unformatted
 # on purpose).

@@ -15,6 +15,7 @@ import (
 	"portico/internal/demo"
 	"portico/internal/driver"
 	"portico/internal/portal"
+	"portico/internal/portaldef"
 	"portico/internal/simulator"
 	"portico/internal/store"
 	"portico/internal/testenv"
@@ -36,7 +37,11 @@ func setup(t *testing.T) *env {
 	var s testsuite.WorkflowTestSuite
 	act := s.NewTestActivityEnvironment()
 	act.RegisterActivity(&activities.Activities{Store: st})
-	act.RegisterActivity(&activities.Browser{Store: st, Driver: driver.New(testenv.Browser(t), driver.Config{Claims: st})})
+	portals, err := portaldef.NewRegistry("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	act.RegisterActivity(&activities.Browser{Store: st, Driver: driver.New(testenv.Browser(t), driver.Config{Claims: st}), Portals: portals})
 	return &env{st: st, sim: sim, act: act, data: data}
 }
 

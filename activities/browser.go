@@ -10,14 +10,16 @@ import (
 
 	"portico/internal/driver"
 	"portico/internal/portal"
+	"portico/internal/portaldef"
 	"portico/internal/store"
 )
 
 // Browser are the activities that drive portals in Chromium. They take account and invoice IDs and read
 // credentials themselves, so no secret is ever an activity input or result.
 type Browser struct {
-	Store  *store.Store
-	Driver *driver.Driver
+	Store   *store.Store
+	Driver  *driver.Driver
+	Portals *portaldef.Registry
 }
 
 // DraftResult is the draft in the portal; Reused is set when a draft with the number was already there
@@ -37,6 +39,11 @@ func (b *Browser) session(ctx context.Context, accountID string) (*driver.Sessio
 	if err != nil {
 		return nil, err
 	}
+	def, err := b.Portals.Lookup(acct.Portal)
+	if err != nil {
+		// A missing or broken definition needs a person (fix the file or the account), not a retry.
+		return nil, temporal.NewNonRetryableApplicationError("portal account "+accountID+": "+err.Error(), ErrTypeMisconfigured, nil)
+	}
 	creds, err := b.Store.Credentials(ctx, accountID)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("portal account "+accountID+": cannot read credentials: "+err.Error(), ErrTypeMisconfigured, nil)
@@ -45,7 +52,7 @@ func (b *Browser) session(ctx context.Context, accountID string) (*driver.Sessio
 		activity.RecordHeartbeat(ctx, step)
 		activity.GetLogger(ctx).Debug("portal step", "account", accountID, "step", step)
 	}
-	return b.Driver.Open(ctx, driver.Account{ID: accountID, BaseURL: acct.BaseURL, Credentials: creds}, onStep)
+	return b.Driver.Open(ctx, driver.Account{ID: accountID, BaseURL: acct.BaseURL, Portal: def, Credentials: creds}, onStep)
 }
 
 // SaveDraft keys the ERP invoice into the portal and saves it as a draft. It first looks for the invoice

@@ -4,6 +4,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 )
 
@@ -15,6 +16,8 @@ type Config struct {
 	ChromiumPath      string // PORTICO_CHROMIUM
 	BrowserSlots      int    // PORTICO_BROWSER_SLOTS: browser activities run at once per worker
 	LogLevel          string // PORTICO_LOG_LEVEL: debug, info, warn, error
+	PortalsDir        string // PORTICO_PORTALS_DIR: user portal definitions, picked up without a restart
+	EvidenceDir       string // PORTICO_EVIDENCE_DIR: screenshots and page HTML kept as evidence
 }
 
 // DefaultDatabaseURL is the database `make run` starts.
@@ -28,6 +31,8 @@ func FromEnv() (Config, error) {
 		TemporalNamespace: env("TEMPORAL_NAMESPACE", "default"),
 		ChromiumPath:      os.Getenv("PORTICO_CHROMIUM"),
 		LogLevel:          env("PORTICO_LOG_LEVEL", "info"),
+		PortalsDir:        os.Getenv("PORTICO_PORTALS_DIR"),
+		EvidenceDir:       env("PORTICO_EVIDENCE_DIR", filepath.Join(os.TempDir(), "portico-evidence")),
 		BrowserSlots:      2,
 	}
 	if v := os.Getenv("PORTICO_BROWSER_SLOTS"); v != "" {

@@ -1,10 +1,14 @@
-// Package driver drives a buyer portal in Chromium the way a person would: it logs in with password and
-// TOTP, reads the PO and invoice tables, keys invoices into the PO-flip form and submits them. It reports
-// every outcome as one of the named errors of package portal; it never guesses.
+// Package driver is the portal engine: it runs a portal definition (internal/portaldef) in Chromium the way a
+// person works a portal. It finds fields by their labels and buttons by their names in Chromium's
+// accessibility tree, logs in with password and TOTP when the portal asks, reads tables by their column
+// headers and keys invoices into PO-flip forms. Every outcome is one of the named errors of package
+// portal; where it cannot tell with certainty which element to use, it stops with a drift error and keeps
+// a screenshot and the page's HTML as evidence. It never guesses.
 package driver
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/url"
@@ -20,12 +24,17 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"portico/internal/browser"
+	"portico/internal/evidence"
 	"portico/internal/portal"
+	"portico/internal/portaldef"
 	"portico/internal/vault"
 )
 
 // DefaultStepTimeout bounds every single browser step (a page load, a click, a field).
 const DefaultStepTimeout = 20 * time.Second
+
+// DefaultSettle bounds how long a single-page app may take to show a field or a signal after a click.
+const DefaultSettle = 10 * time.Second
 
 // StepClaimer records which TOTP step a login of an account uses, across all worker processes, so that two
 // logins never send the same code (the portal would refuse the second and count it toward lockout).
@@ -37,10 +46,14 @@ type StepClaimer interface {
 type Config struct {
 	// StepTimeout bounds each browser step; default DefaultStepTimeout.
 	StepTimeout time.Duration
+	// Settle bounds the wait for a single-page app to render; default DefaultSettle.
+	Settle time.Duration
 	// Claims serialises TOTP codes per account; required.
 	Claims StepClaimer
 	// Now is the clock for TOTP codes; default time.Now.
 	Now func() time.Time
+	// Evidence keeps screenshots and HTML of pages that drifted; nil keeps none.
+	Evidence evidence.Store
 }
 
 // Driver drives portals through one shared Chromium. It keeps each account's session cookies in memory so
@@ -51,6 +64,9 @@ type Driver struct {
 
 	mu      sync.Mutex
 	cookies map[string][]*network.CookieParam
+	// refused remembers, per account, the credentials a portal refused (as a hash) and why, so that no
+	// other activity tries them again: every refused try counts toward the portal's lockout.
+	refused map[string]refusal
 
 	logins    atomic.Int64
 	pageLoads atomic.Int64
@@ -67,11 +83,17 @@ func New(br *browser.Browser, cfg Config) *Driver {
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = DefaultStepTimeout
 	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = DefaultSettle
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Driver{br: br, cfg: cfg, cookies: map[string][]*network.CookieParam{}}
+	return &Driver{br: br, cfg: cfg, cookies: map[string][]*network.CookieParam{}, refused: map[string]refusal{}}
 }
+
+// Browser returns the browser the driver runs in.
+func (d *Driver) Browser() *browser.Browser { return d.br }
 
 // Stats returns the counters.
 func (d *Driver) Stats() Stats {
@@ -82,6 +104,7 @@ func (d *Driver) Stats() Stats {
 type Account struct {
 	ID          string
 	BaseURL     string
+	Portal      *portaldef.Definition
 	Credentials vault.Credentials
 }
 
@@ -89,18 +112,22 @@ type Account struct {
 type Session struct {
 	d        *Driver
 	acct     Account
+	def      *portaldef.Definition
 	base     *url.URL
 	tab      context.Context
 	closeTab func()
 	onStep   func(step string)
 
 	confirm atomic.Pointer[string] // the dialog text fragment the current step expects to accept
-	dialogs chan string            // unexpected dialogs, dismissed
+	net     netMonitor
 }
 
 // Open opens a tab for the account. onStep, if not nil, is told the name of each step (activities use it to
 // heartbeat with what they are doing).
 func (d *Driver) Open(ctx context.Context, acct Account, onStep func(step string)) (*Session, error) {
+	if acct.Portal == nil {
+		return nil, fmt.Errorf("portal account %s: no portal definition", acct.ID)
+	}
 	base, err := url.Parse(strings.TrimRight(acct.BaseURL, "/"))
 	if err != nil || base.Scheme == "" || base.Host == "" {
 		return nil, fmt.Errorf("portal account %s: base URL %q is not an absolute URL", acct.ID, acct.BaseURL)
@@ -109,8 +136,12 @@ func (d *Driver) Open(ctx context.Context, acct Account, onStep func(step string
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{d: d, acct: acct, base: base, tab: tab, closeTab: closeTab, onStep: onStep, dialogs: make(chan string, 4)}
+	s := &Session{d: d, acct: acct, def: acct.Portal, base: base, tab: tab, closeTab: closeTab, onStep: onStep}
 	go s.handleDialogs()
+	if err := s.net.start(tab); err != nil {
+		closeTab()
+		return nil, fmt.Errorf("watch portal requests: %w", err)
+	}
 	d.mu.Lock()
 	saved := d.cookies[acct.ID]
 	d.mu.Unlock()
@@ -134,13 +165,7 @@ func (s *Session) handleDialogs() {
 			return
 		}
 		want := s.confirm.Load()
-		accept := want != nil && strings.Contains(ev.Message, *want)
-		if !accept {
-			select {
-			case s.dialogs <- ev.Message:
-			default:
-			}
-		}
+		accept := want != nil && strings.Contains(strings.ToLower(ev.Message), strings.ToLower(*want))
 		_, _ = chromedp.Call(s.tab, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
 	}
 }
@@ -165,27 +190,6 @@ func (s *Session) stepCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(s.tab, s.d.cfg.StepTimeout)
 }
 
-// do runs steps that return nothing under the step timeout, naming the step in any error.
-func (s *Session) do(step string, actions ...chromedp.Action[chromedp.Void]) error {
-	ctx, cancel := s.stepCtx()
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		return s.stepErr(step, err)
-	}
-	return nil
-}
-
-// eval runs JavaScript under the step timeout and decodes its result.
-func eval[T any](s *Session, step, js string) (T, error) {
-	ctx, cancel := s.stepCtx()
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		return v, s.stepErr(step, err)
-	}
-	return v, nil
-}
-
 func (s *Session) stepErr(step string, err error) error {
 	if s.tab.Err() != nil {
 		return fmt.Errorf("step %s: %w", step, context.Cause(s.tab))
@@ -193,111 +197,60 @@ func (s *Session) stepErr(step string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("step %s: no answer within %s: %w", step, s.d.cfg.StepTimeout, portal.ErrUnavailable)
 	}
+	var de *portal.DriftError
+	if errors.As(err, &de) {
+		return err
+	}
 	return fmt.Errorf("step %s: %w", step, err)
 }
 
-// navigate loads a page (or follows a click that navigates) and checks the HTTP status. It returns the
-// status code so callers can tell a missing record (404) from an outage (5xx).
-func (s *Session) navigate(step string, trigger chromedp.Action[chromedp.Void]) (int64, error) {
-	ctx, cancel := s.stepCtx()
-	defer cancel()
-	s.d.pageLoads.Add(1)
-	resp, err := chromedp.RunResponse(ctx, trigger)
-	if err != nil {
-		return 0, s.stepErr(step, err)
-	}
-	if resp == nil {
-		return 0, nil
-	}
-	if resp.Status >= 500 {
-		return resp.Status, fmt.Errorf("step %s: HTTP %d: %w", step, resp.Status, portal.ErrUnavailable)
-	}
-	return resp.Status, nil
-}
-
-// open loads a portal page, logging in first when the portal sends the browser to its login page.
-func (s *Session) open(step, path string) (int64, error) {
-	s.step(step)
-	status, err := s.navigate(step, chromedp.Navigate(s.url(path)))
-	if err != nil {
-		return status, err
-	}
-	onLogin, err := s.onLoginPage()
-	if err != nil || !onLogin {
-		return status, err
-	}
-	s.forgetCookies()
-	if err := s.login(); err != nil {
-		return 0, err
-	}
-	// The portal sends the browser on to the page it asked for; load it again if it did not.
-	here, err := s.location()
-	if err != nil {
-		return 0, err
-	}
-	if here.Path != s.base.Path+strings.SplitN(path, "?", 2)[0] {
-		return s.navigate(step, chromedp.Navigate(s.url(path)))
-	}
-	return 200, nil
-}
-
-func (s *Session) location() (*url.URL, error) {
+func (s *Session) location() string {
 	ctx, cancel := s.stepCtx()
 	defer cancel()
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
-		return nil, s.stepErr("read location", err)
+		return ""
 	}
-	return url.Parse(loc)
+	return loc
 }
 
-func (s *Session) onLoginPage() (bool, error) {
-	u, err := s.location()
-	if err != nil {
-		return false, err
-	}
-	return strings.HasPrefix(u.Path, s.base.Path+"/login"), nil
+// drift makes the named drift error, keeping a screenshot and the page's HTML as evidence.
+func (s *Session) drift(step, selector, detail string) error {
+	e := &portal.DriftError{Step: step, URL: s.location(), Selector: selector, Detail: detail}
+	e.Evidence = s.keepPage("drift")
+	return e
 }
 
-// exists reports which of the selectors match an element on the current page.
-func (s *Session) exists(step string, selectors ...string) (map[string]bool, error) {
-	js := fmt.Sprintf(`(() => { const out = {}; for (const s of %s) out[s] = document.querySelector(s) !== null; return out; })()`, jsString(selectors))
-	return eval[map[string]bool](s, step, js)
-}
-
-// need fails with a drift error unless every selector matches: a server-rendered page is complete once
-// loaded, so a missing field means the layout changed.
-func (s *Session) need(step string, selectors ...string) error {
-	found, err := s.exists(step, selectors...)
-	if err != nil {
-		return err
+// keepPage stores a screenshot and the HTML of the current page; failures to keep evidence never hide the
+// error being reported, so they are noted in the references instead.
+func (s *Session) keepPage(kind string) []string {
+	if s.d.cfg.Evidence == nil {
+		return nil
 	}
-	var missing []string
-	for _, sel := range selectors {
-		if !found[sel] {
-			missing = append(missing, sel)
+	ctx, cancel := s.stepCtx()
+	defer cancel()
+	var refs []string
+	if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+		if ref, err := s.d.cfg.Evidence.Put(kind+"-screenshot", "png", png); err == nil {
+			refs = append(refs, ref)
+		} else {
+			refs = append(refs, "(screenshot not kept: "+err.Error()+")")
 		}
 	}
-	if len(missing) > 0 {
-		u, _ := s.location()
-		at := ""
-		if u != nil {
-			at = u.String()
+	if html, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`)); err == nil {
+		if ref, err := s.d.cfg.Evidence.Put(kind+"-page", "html", []byte(html)); err == nil {
+			refs = append(refs, ref)
 		}
-		return &portal.DriftError{Step: step, URL: at, Detail: "missing " + strings.Join(missing, ", ")}
 	}
-	return nil
+	return refs
 }
 
-// flashErrors reads the page's error banner and per-field errors.
-func (s *Session) flashErrors(step string) (map[string]string, error) {
-	return eval[map[string]string](s, step, `(() => {
-		const out = {};
-		const banner = document.querySelector('.flash.error, [role=alert]');
-		if (banner && banner.innerText.trim()) out[''] = banner.innerText.trim();
-		for (const e of document.querySelectorAll('.field-error[data-field]')) out[e.dataset.field] = e.innerText.trim();
-		return out;
-	})()`)
+// Screenshot stores a screenshot of the page the session is on and returns its reference.
+func (s *Session) Screenshot(kind string) ([]string, error) {
+	if s.d.cfg.Evidence == nil {
+		return nil, errors.New("no evidence store configured")
+	}
+	return s.keepPage(kind), nil
 }
 
 func (s *Session) saveCookies() error {
@@ -320,10 +273,35 @@ func (s *Session) saveCookies() error {
 	return nil
 }
 
-func (s *Session) forgetCookies() {
+func (s *Session) forgetSession() {
 	s.d.mu.Lock()
 	delete(s.d.cookies, s.acct.ID)
 	s.d.mu.Unlock()
+}
+
+type refusal struct {
+	creds [32]byte
+	err   error
+}
+
+func credsHash(c vault.Credentials) [32]byte {
+	return sha256.Sum256([]byte(c.Username + "\x00" + c.Password + "\x00" + c.TOTPSecret))
+}
+
+// refusedBefore returns the error of an earlier refusal of these very credentials.
+func (d *Driver) refusedBefore(accountID string, c vault.Credentials) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if r, ok := d.refused[accountID]; ok && r.creds == credsHash(c) {
+		return fmt.Errorf("%w (not tried again: the portal refused these credentials before; update them in Portico)", r.err)
+	}
+	return nil
+}
+
+func (d *Driver) noteRefusal(accountID string, c vault.Credentials, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.refused[accountID] = refusal{creds: credsHash(c), err: err}
 }
 
 // tempFile writes an attachment to a private temp file for the browser's file chooser.
@@ -343,4 +321,92 @@ func tempFile(name string, data []byte) (string, func(), error) {
 		return "", nil, err
 	}
 	return path, cleanup, nil
+}
+
+// netMonitor watches the tab's requests so that a single-page app's failed or hung XHR is reported as the
+// outage it is (retryable), not as a layout change.
+type netMonitor struct {
+	mu       sync.Mutex
+	inflight map[network.RequestID]string
+	// finished holds requests whose end arrived before their start: each event type has its own
+	// goroutine, so the order between them is not kept.
+	finished map[network.RequestID]bool
+	errors   int64
+	lastErr  string
+}
+
+func (m *netMonitor) start(tab context.Context) error {
+	m.inflight = map[network.RequestID]string{}
+	m.finished = map[network.RequestID]bool{}
+	sent := chromedp.Events(tab, network.RequestWillBeSent)
+	recv := chromedp.Events(tab, network.ResponseReceived)
+	done := chromedp.Events(tab, network.LoadingFinished)
+	failed := chromedp.Events(tab, network.LoadingFailed)
+	if _, err := chromedp.Call(tab, network.Enable, network.EnableParams{}); err != nil {
+		return err
+	}
+	go func() {
+		for ev, err := range sent {
+			if err != nil {
+				return
+			}
+			if ev.Type == network.ResourceTypeXHR || ev.Type == network.ResourceTypeFetch {
+				m.mu.Lock()
+				if m.finished[ev.RequestID] {
+					delete(m.finished, ev.RequestID)
+				} else {
+					m.inflight[ev.RequestID] = ev.Request.URL
+				}
+				m.mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		for ev, err := range recv {
+			if err != nil {
+				return
+			}
+			if ev.Response != nil && ev.Response.Status >= 500 {
+				m.mu.Lock()
+				m.errors++
+				m.lastErr = fmt.Sprintf("HTTP %d from %s", ev.Response.Status, ev.Response.URL)
+				m.mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		for ev, err := range done {
+			if err != nil {
+				return
+			}
+			m.end(ev.RequestID)
+		}
+	}()
+	go func() {
+		for ev, err := range failed {
+			if err != nil {
+				return
+			}
+			m.end(ev.RequestID)
+		}
+	}()
+	return nil
+}
+
+// end marks a request finished (or failed).
+func (m *netMonitor) end(id network.RequestID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.inflight[id]; ok {
+		delete(m.inflight, id)
+	} else {
+		m.finished[id] = true
+	}
+}
+
+// snapshot returns the count of 5xx answers so far, the last one, and the requests still in flight.
+func (m *netMonitor) snapshot() (int64, string, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.errors, m.lastErr, len(m.inflight)
 }

@@ -29,15 +29,26 @@ var (
 // DriftError means the portal's pages no longer look as Portico expects (a field, button or status word is
 // missing or unknown). Portico stops rather than guess; the portal definition needs an update.
 type DriftError struct {
-	Step   string
-	URL    string
-	Detail string
+	Step string
+	URL  string
+	// Selector is the locator that failed, as the portal definition writes it.
+	Selector string
+	Detail   string
+	// Evidence references what the page looked like (a screenshot and its HTML) in the evidence store.
+	Evidence []string
 }
 
 func (e *DriftError) Error() string {
-	msg := "portal layout changed: step " + e.Step + ": " + e.Detail
+	msg := "portal layout changed: step " + e.Step + ": "
+	if e.Selector != "" {
+		msg += e.Selector + ": "
+	}
+	msg += e.Detail
 	if e.URL != "" {
 		msg += " (at " + e.URL + ")"
+	}
+	if len(e.Evidence) > 0 {
+		msg += "; evidence " + strings.Join(e.Evidence, ", ")
 	}
 	return msg
 }

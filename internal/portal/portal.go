@@ -40,6 +40,10 @@ type Draft struct {
 	Date     time.Time
 	TaxRate  decimal.Decimal // percent
 	Note     string
+	// RemitTo is the remit-to address to choose, as the portal lists it; empty leaves the portal's default.
+	RemitTo string
+	// TaxReference marks the invoice tax-exempt with this exemption reference.
+	TaxReference string
 	// Lines bill PO lines by number; PO lines not listed are set to zero so the portal drops them.
 	Lines []DraftLine
 	// ExpectedTotal is the ERP's total; a portal that computes another total is stopped, not submitted.
@@ -52,6 +56,8 @@ type Draft struct {
 type DraftLine struct {
 	POLineNo int
 	Quantity decimal.Decimal
+	// UnitPrice, when set, is keyed into portals whose form lets the price be edited; it must mirror the PO.
+	UnitPrice decimal.Decimal
 }
 
 // Invoice is an invoice as the portal shows it to the supplier.
@@ -64,4 +70,11 @@ type Invoice struct {
 	Total            decimal.Decimal
 	Reason           string // dispute or rejection reason, when the portal gives one
 	PaymentReference string
+	// RoutingStatus is a second status some portals show beside the invoice status (Ariba: Sent,
+	// Acknowledged, Failed).
+	RoutingStatus string
+	// Code is the portal's machine code for a rejection or dispute, e.g. INVOICE_DUPLICATE.
+	Code string
+	// PaidAmount is what the buyer has paid so far, when the portal shows it.
+	PaidAmount decimal.Decimal
 }

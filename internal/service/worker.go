@@ -15,6 +15,8 @@ import (
 	"portico/internal/browser"
 	"portico/internal/config"
 	"portico/internal/driver"
+	"portico/internal/evidence"
+	"portico/internal/portaldef"
 	"portico/internal/store"
 	"portico/internal/vault"
 	"portico/workflows"
@@ -89,7 +91,16 @@ func RunWorker(ctx context.Context, cfg config.Config, role Role, deps Deps) err
 			// Each slot is a Chromium tab; more than the machine's cores only queues work in the browser.
 			MaxConcurrentActivityExecutionSize: cfg.BrowserSlots,
 		})
-		w.RegisterActivity(&activities.Browser{Store: st, Driver: driver.New(br, driver.Config{Claims: st})})
+		portals, err := portaldef.NewRegistry(cfg.PortalsDir)
+		if err != nil {
+			return err
+		}
+		var ev evidence.Store
+		if cfg.EvidenceDir != "" {
+			ev = &evidence.FileStore{Dir: cfg.EvidenceDir}
+		}
+		drv := driver.New(br, driver.Config{Claims: st, Evidence: ev})
+		w.RegisterActivity(&activities.Browser{Store: st, Driver: drv, Portals: portals})
 		workers = append(workers, w)
 	}
 	if len(workers) == 0 {

@@ -229,7 +229,8 @@ func startWorker(ctx context.Context, state, dsn, temporal, keyFile string) (*ex
 		return nil, err
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "PORTICO_DATABASE_URL="+dsn, "TEMPORAL_ADDRESS="+temporal, "PORTICO_VAULT_KEY_FILE="+keyFile)
+	cmd.Env = append(os.Environ(), "PORTICO_DATABASE_URL="+dsn, "TEMPORAL_ADDRESS="+temporal, "PORTICO_VAULT_KEY_FILE="+keyFile,
+		"PORTICO_EVIDENCE_DIR="+filepath.Join(state, "evidence"), "PORTICO_PORTALS_DIR="+filepath.Join(state, "portals"))
 	cmd.Stdout, cmd.Stderr = logw, logw
 	// The worker must not outlive `make run`, even if it is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

@@ -1,0 +1,413 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"portico/internal/portal"
+	"portico/internal/portaldef"
+)
+
+// ListPurchaseOrders pages through the portal's PO list and hands each page to fn, with lines read from
+// each PO's page when withLines is set. fn runs before the next page loads, so a caller that stores each
+// page keeps what it has if a later page fails.
+func (s *Session) ListPurchaseOrders(withLines bool, fn func(page int, pos []portal.PurchaseOrder) error) error {
+	t := s.def.POList
+	for page := 1; ; page++ {
+		step := fmt.Sprintf("list POs page %d", page)
+		vars := map[string]string{"page": strconv.Itoa(page), "search": ""}
+		if _, err := s.open(step, t.URL, vars); err != nil {
+			return err
+		}
+		rows, err := s.readTable(step, t.Table, vars, colList(t.Columns))
+		if err != nil {
+			return err
+		}
+		more := false
+		if !t.Next.IsZero() {
+			if more, err = s.hasNext(step); err != nil {
+				return err
+			}
+		}
+		pos := make([]portal.PurchaseOrder, 0, len(rows))
+		for _, r := range rows {
+			po, err := s.poFromRow(step, r)
+			if err != nil {
+				return err
+			}
+			pos = append(pos, po)
+		}
+		if withLines {
+			for i := range pos {
+				if pos[i].Lines, err = s.poLines(pos[i].Number); err != nil {
+					return err
+				}
+			}
+		}
+		if err := fn(page, pos); err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+// hasNext reports whether the list shows an enabled next-page control.
+func (s *Session) hasNext(step string) (bool, error) {
+	ctx, cancel := s.stepCtx()
+	defer cancel()
+	el, err := s.findOnce(ctx, s.def.POList.Next)
+	if err != nil {
+		return false, s.stepErr(step, err)
+	}
+	if el == nil {
+		return false, nil
+	}
+	var enabled bool
+	if err := s.call(ctx, el, `function() { return !(this.disabled || this.getAttribute('aria-disabled') === 'true'); }`, &enabled); err != nil {
+		return false, s.stepErr(step, err)
+	}
+	return enabled, nil
+}
+
+func colList(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+func (s *Session) poFromRow(step string, r row) (portal.PurchaseOrder, error) {
+	col := s.def.POList.Columns
+	c := func(k string) string { return r.Cells[col[k]] }
+	po := portal.PurchaseOrder{Number: c("number"), BuyerEntity: c("buyer_entity"), Currency: c("currency"), Status: c("status"), PaymentTerms: c("payment_terms")}
+	var err error
+	if po.OrderDate, err = s.date(step, "order date", c("order_date")); err != nil {
+		return po, err
+	}
+	for _, f := range []struct {
+		key string
+		dst *decimal.Decimal
+	}{{"total", &po.Total}, {"invoiced", &po.Invoiced}, {"remaining", &po.Remaining}} {
+		if *f.dst, err = s.amount(step, col[f.key], c(f.key)); err != nil {
+			return po, err
+		}
+	}
+	if po.Number == "" {
+		return po, s.drift(step, col["number"], "a PO row has no PO number")
+	}
+	return po, nil
+}
+
+// poLines reads one PO's lines from its page.
+func (s *Session) poLines(number string) ([]portal.POLine, error) {
+	step := "read PO " + number
+	vars := map[string]string{"po": number}
+	status, err := s.open(step, s.def.PO.URL, vars)
+	if err != nil {
+		return nil, err
+	}
+	if status == 404 || s.def.PO.NotFound != "" && s.textShown(s.def.PO.NotFound) {
+		return nil, fmt.Errorf("PO %s: %w", number, portal.ErrNotFound)
+	}
+	col := s.def.PO.Cols
+	rows, err := s.readTable(step, s.def.PO.Lines, vars, colList(col))
+	if err != nil {
+		return nil, err
+	}
+	lines := make([]portal.POLine, 0, len(rows))
+	for _, r := range rows {
+		c := func(k string) string { return r.Cells[col[k]] }
+		n, err := strconv.Atoi(c("line"))
+		if err != nil {
+			return nil, s.drift(step, col["line"], fmt.Sprintf("line number %q is not a number", c("line")))
+		}
+		l := portal.POLine{LineNo: n, PartNumber: c("part_number"), Description: c("description"), UOM: c("uom")}
+		if l.Quantity, err = s.amount(step, col["quantity"], c("quantity")); err != nil {
+			return nil, err
+		}
+		if l.UnitPrice, err = s.amount(step, col["unit_price"], c("unit_price")); err != nil {
+			return nil, err
+		}
+		lines = append(lines, l)
+	}
+	return lines, nil
+}
+
+// textShown reports whether the page shows text (case-insensitively) anywhere.
+func (s *Session) textShown(text string) bool {
+	ctx, cancel := s.stepCtx()
+	defer cancel()
+	ok, _ := runBool(ctx, fmt.Sprintf(`document.body.innerText.toLowerCase().includes(%s)`, jsString(strings.ToLower(text))))
+	return ok
+}
+
+// PurchaseOrder finds one PO through the list's search and reads its lines.
+func (s *Session) PurchaseOrder(number string) (portal.PurchaseOrder, error) {
+	step := "find PO " + number
+	t := s.def.POList
+	search := t.SearchURL
+	if search == "" {
+		search = t.URL
+	}
+	vars := map[string]string{"search": strings.TrimSpace(number), "page": "1"}
+	if _, err := s.open(step, search, vars); err != nil {
+		return portal.PurchaseOrder{}, err
+	}
+	rows, err := s.readTable(step, t.Table, vars, colList(t.Columns))
+	if err != nil {
+		return portal.PurchaseOrder{}, err
+	}
+	for _, r := range rows {
+		if !strings.EqualFold(r.Cells[t.Columns["number"]], strings.TrimSpace(number)) {
+			continue
+		}
+		po, err := s.poFromRow(step, r)
+		if err != nil {
+			return po, err
+		}
+		po.Lines, err = s.poLines(po.Number)
+		return po, err
+	}
+	return portal.PurchaseOrder{}, fmt.Errorf("PO %s: %w", number, portal.ErrNotFound)
+}
+
+// FindInvoice looks the invoice number up in the portal's invoice list. It reports false when the portal
+// has no such invoice; that is how drafting stays idempotent across retries and crashes.
+func (s *Session) FindInvoice(number string) (portal.Invoice, bool, error) {
+	step := "find invoice " + number
+	t := s.def.InvoiceList
+	search := t.SearchURL
+	if search == "" {
+		search = t.URL
+	}
+	vars := map[string]string{"search": number, "page": "1"}
+	if _, err := s.open(step, search, vars); err != nil {
+		return portal.Invoice{}, false, err
+	}
+	rows, err := s.readTable(step, t.Table, vars, colList(t.Columns))
+	if err != nil {
+		return portal.Invoice{}, false, err
+	}
+	col := t.Columns
+	for _, r := range rows {
+		if r.Cells[col["number"]] != number {
+			continue // the portal's search matches substrings
+		}
+		href := r.Links[col["number"]]
+		inv := portal.Invoice{Number: number, PONumber: r.Cells[col["po_number"]], PortalStatus: r.Cells[col["status"]], PortalID: path.Base(href)}
+		if href == "" {
+			return inv, false, s.drift(step, col["number"], "the invoice row links to no invoice page")
+		}
+		if inv.Total, err = s.amount(step, col["total"], r.Cells[col["total"]]); err != nil {
+			return inv, false, err
+		}
+		if inv.Status, err = s.def.Status(inv.PortalStatus); err != nil {
+			return inv, false, s.statusDrift(step, err)
+		}
+		return inv, true, nil
+	}
+	return portal.Invoice{}, false, nil
+}
+
+// statusDrift adds the page and evidence to an unknown-status error.
+func (s *Session) statusDrift(step string, err error) error {
+	var de *portal.DriftError
+	if errors.As(err, &de) {
+		return s.drift(step, "status word", de.Detail)
+	}
+	return err
+}
+
+// readInvoicePage reads the invoice page the browser is on.
+func (s *Session) readInvoicePage(step string, id string) (portal.Invoice, error) {
+	terms, err := s.readTerms(step, s.def.Invoice.Terms, "status")
+	if err != nil {
+		return portal.Invoice{}, err
+	}
+	inv := portal.Invoice{
+		PortalID: id, PortalStatus: terms["status"], RoutingStatus: terms["routing_status"], Reason: terms["reason"],
+		Code: terms["code"], PaymentReference: terms["payment_reference"], Number: terms["number"], PONumber: terms["po_number"],
+	}
+	if inv.Status, err = s.def.Status(inv.PortalStatus); err != nil {
+		return inv, s.statusDrift(step, err)
+	}
+	if v := terms["total"]; v != "" {
+		if inv.Total, err = s.amount(step, "total", v); err != nil {
+			return inv, err
+		}
+	}
+	if v := terms["paid_amount"]; v != "" {
+		if inv.PaidAmount, err = s.amount(step, "amount paid", v); err != nil {
+			return inv, err
+		}
+	}
+	return inv, nil
+}
+
+// openInvoice finds the invoice by number and opens its page.
+func (s *Session) openInvoice(number string) (portal.Invoice, error) {
+	found, ok, err := s.FindInvoice(number)
+	if err != nil {
+		return found, err
+	}
+	if !ok {
+		return found, fmt.Errorf("invoice %s: %w", number, portal.ErrNotFound)
+	}
+	step := "open invoice " + number
+	if _, err := s.open(step, s.def.Invoice.URL, map[string]string{"id": found.PortalID}); err != nil {
+		return found, err
+	}
+	inv, err := s.readInvoicePage(step, found.PortalID)
+	if err != nil {
+		return inv, err
+	}
+	inv.Number = number
+	if inv.Total.IsZero() {
+		inv.Total = found.Total
+	}
+	if inv.PONumber == "" {
+		inv.PONumber = found.PONumber
+	}
+	return inv, nil
+}
+
+// InvoiceStatus reads the invoice's current status, with the dispute reason or payment reference.
+func (s *Session) InvoiceStatus(number string) (portal.Invoice, error) {
+	return s.openInvoice(number)
+}
+
+// CreateDraft flips the PO into an invoice and saves it as a draft. It does not look for an existing draft
+// first: callers do that with FindInvoice, so that the check and its outcome are visible.
+func (s *Session) CreateDraft(d portal.Draft) (portal.Invoice, error) {
+	vars := map[string]string{
+		"po": d.PONumber, "invoice_number": d.Number, "invoice_date": d.Date.Format(s.def.DateLayout),
+		"tax_rate": d.TaxRate.String(), "note": d.Note, "remit_to": d.RemitTo, "tax_reference": d.TaxReference, "attachment": "",
+	}
+	x := stepExtras{lines: d.Lines}
+	if len(d.Attachment) > 0 {
+		// The browser reads the file when the form is posted, so it must outlive the save.
+		p, cleanup, err := tempFile(d.AttachmentName, d.Attachment)
+		if err != nil {
+			return portal.Invoice{}, err
+		}
+		defer cleanup()
+		x.uploadPath, vars["attachment"] = p, d.AttachmentName
+	}
+	err := s.runFlow("create draft "+d.Number, s.def.CreateDraft.Steps, vars, x)
+	if err != nil {
+		return portal.Invoice{}, s.explainNoForm(d.PONumber, err)
+	}
+	inv, ok, err := s.FindInvoice(d.Number)
+	if err != nil {
+		return inv, err
+	}
+	if !ok {
+		return inv, s.drift("read saved draft", "invoice list", fmt.Sprintf("the portal said the draft was saved but lists no invoice %q", d.Number))
+	}
+	return inv, checkTotal(inv, d)
+}
+
+// runFlow runs a flow, starting it over once if the portal asked for a new sign-in half-way (the form's
+// contents were lost with the old session).
+func (s *Session) runFlow(flow string, steps []portaldef.Step, vars map[string]string, x stepExtras) error {
+	err := s.runSteps(flow, steps, vars, x)
+	if errors.Is(err, errRelogin) {
+		err = s.runSteps(flow, steps, vars, x)
+		if errors.Is(err, errRelogin) {
+			return fmt.Errorf("%s: the portal ended the session twice in a row: %w", flow, portal.ErrUnavailable)
+		}
+	}
+	return err
+}
+
+// explainNoForm turns a missing Create Invoice action into the named error for a PO that cannot be
+// invoiced (or is not there), rather than a drift.
+func (s *Session) explainNoForm(po string, err error) error {
+	var de *portal.DriftError
+	if !errors.As(err, &de) || !strings.Contains(de.Selector, s.def.PO.CreateInvoice.String()) {
+		return err
+	}
+	lines, lerr := s.poLines(po)
+	if lerr != nil {
+		return lerr // ErrNotFound for a PO the portal does not have
+	}
+	if len(lines) > 0 {
+		return fmt.Errorf("PO %s: %w (no %s action: closed, cancelled or fully invoiced)", po, portal.ErrNotInvoiceable, s.def.PO.CreateInvoice.String())
+	}
+	return err
+}
+
+// checkTotal stops a draft whose portal total differs from the ERP's: the portal rounds or taxes
+// differently, and submitting would bill the wrong amount.
+func checkTotal(inv portal.Invoice, d portal.Draft) error {
+	if d.ExpectedTotal.IsZero() || inv.Total.Equal(d.ExpectedTotal) {
+		return nil
+	}
+	return &portal.MismatchError{What: "invoice total", Portal: inv.Total.String(), ERP: d.ExpectedTotal.String()}
+}
+
+// CheckDraft compares an existing draft with what Portico would key in.
+func CheckDraft(inv portal.Invoice, d portal.Draft) error { return checkTotal(inv, d) }
+
+// Submit submits a draft, confirming the portal's dialog. An invoice already past Draft is returned as it
+// is, so a retried or replayed submission never submits twice.
+func (s *Session) Submit(number string) (portal.Invoice, error) { return s.submit(number, 0) }
+
+func (s *Session) submit(number string, relogins int) (portal.Invoice, error) {
+	inv, err := s.openInvoice(number)
+	if err != nil || inv.Status != portal.StatusDraft {
+		return inv, err
+	}
+	err = s.runSteps("submit "+number, s.def.Submit.Steps, map[string]string{"id": inv.PortalID, "invoice_number": number}, stepExtras{})
+	if errors.Is(err, errRelogin) && relogins == 0 {
+		return s.submit(number, 1) // the session ended before the click took: read the invoice again
+	}
+	if errors.Is(err, errRelogin) {
+		return inv, fmt.Errorf("submit %s: the portal ended the session twice in a row: %w", number, portal.ErrUnavailable)
+	}
+	if err != nil {
+		return inv, err
+	}
+	return s.openInvoice(number)
+}
+
+// DeleteDraft deletes a draft. An invoice that is already gone counts as deleted; one past Draft cannot be.
+func (s *Session) DeleteDraft(number string) error { return s.deleteDraft(number, 0) }
+
+func (s *Session) deleteDraft(number string, relogins int) error {
+	inv, err := s.openInvoice(number)
+	if errors.Is(err, portal.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if inv.Status != portal.StatusDraft {
+		return fmt.Errorf("invoice %s is %s in the portal; only drafts can be deleted", number, inv.PortalStatus)
+	}
+	err = s.runSteps("delete "+number, s.def.Delete.Steps, map[string]string{"id": inv.PortalID, "invoice_number": number}, stepExtras{})
+	if errors.Is(err, errRelogin) && relogins == 0 {
+		return s.deleteDraft(number, 1)
+	}
+	if errors.Is(err, errRelogin) {
+		return fmt.Errorf("delete %s: the portal ended the session twice in a row: %w", number, portal.ErrUnavailable)
+	}
+	if err != nil {
+		return err
+	}
+	if _, still, err := s.FindInvoice(number); err != nil || still {
+		if err == nil {
+			err = s.drift("delete "+number, "invoice list", "the draft is still listed after Delete")
+		}
+		return err
+	}
+	return nil
+}
