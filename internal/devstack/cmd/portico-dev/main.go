@@ -54,8 +54,10 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(state, 0o755); err != nil {
-		return err
+	for _, dir := range []string{state, filepath.Join(state, "portals"), filepath.Join(state, "evidence")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
 	}
 	logf, err := os.OpenFile(filepath.Join(state, "services.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -180,6 +182,7 @@ Portico is running.
   Temporal UI       %s/namespaces/default/workflows?query=InvoiceStage%%3D%%22awaiting_approval%%22
   Portal simulator  %s   (supplier login %s; buyer side: %s/buyer)
   Logs              %s/worker.log, %s/services.log
+  Portals           built-in coupa-sim, ariba-sim; add <name>.yaml to %s/portals (docs/portals.md)
 
 Invoices awaiting approval: %v
 
@@ -191,7 +194,7 @@ or with Portico's CLI:
 
 Then play the buyer at %s/buyer (approve, pay) and watch the workflow follow it to Paid.
 Press Ctrl-C to stop everything.
-`, tmp.UIURL(), simURL, demo.Supplier, simURL, state, state, data.InvoiceIDs,
+`, tmp.UIURL(), simURL, demo.Supplier, simURL, state, state, state, data.InvoiceIDs,
 		temporalBin, workflows.InvoiceWorkflowID(data.InvoiceIDs[0]), data.InvoiceIDs[0], simURL)
 	<-ctx.Done()
 	fmt.Println()
