@@ -41,7 +41,7 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	act.RegisterActivity(&activities.Browser{Store: st, Driver: driver.New(testenv.Browser(t), driver.Config{Claims: st}), Portals: portals})
+	act.RegisterActivity(&activities.Browser{Store: st, Driver: driver.New(testenv.Browser(t), driver.Config{Claims: st, Guard: st}), Portals: portals})
 	return &env{st: st, sim: sim, act: act, data: data}
 }
 
@@ -155,7 +155,12 @@ func TestMalformedERPInvoiceNamesTheField(t *testing.T) {
 
 func TestWrongPasswordEndsNonRetryable(t *testing.T) {
 	e := setup(t)
-	acct, err := e.st.PortalAccount(context.Background(), demo.AccountID)
+	ctx := context.Background()
+	acct, err := e.st.PortalAccount(ctx, demo.AccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := e.st.Credentials(ctx, demo.AccountID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,5 +174,26 @@ func TestWrongPasswordEndsNonRetryable(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "not-the-password") {
 		t.Fatal("the password is in the error")
+	}
+
+	// Another worker process (its own driver, nothing in memory) does not try the refused password again:
+	// the refusal is remembered in PostgreSQL, so the portal sees one failed login, not one per worker.
+	var s testsuite.WorkflowTestSuite
+	other := s.NewTestActivityEnvironment()
+	portals, _ := portaldef.NewRegistry("")
+	other.RegisterActivity(&activities.Browser{Store: e.st, Driver: driver.New(testenv.Browser(t), driver.Config{Claims: e.st, Guard: e.st}), Portals: portals})
+	_, err = other.ExecuteActivity(b.CheckStatus, e.data.InvoiceIDs[0])
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypePortalLogin || !strings.Contains(err.Error(), "not tried again") {
+		t.Fatalf("second worker: %v", err)
+	}
+	if n := e.sim.CountEvents("login_failed", ""); n != 1 {
+		t.Fatalf("%d failed logins at the portal, want 1", n)
+	}
+	// Updating the credentials lifts the block.
+	if err := e.st.UpsertPortalAccount(ctx, acct, good.Password, good.TOTPSecret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.ExecuteActivity(b.FetchPurchaseOrder, demo.AccountID, "PO-4500012"); err != nil {
+		t.Fatalf("after the fix: %v", err)
 	}
 }

@@ -42,6 +42,13 @@ type StepClaimer interface {
 	ClaimTOTPStep(ctx context.Context, accountID string, step int64) (bool, error)
 }
 
+// LoginGuard remembers, across worker processes and restarts, that a portal refused an account's current
+// credentials; the driver then refuses to try them again until they are updated.
+type LoginGuard interface {
+	RecordLoginRefusal(ctx context.Context, accountID, reason string) error
+	LoginRefusal(ctx context.Context, accountID string) (reason string, refused bool, err error)
+}
+
 // Config tunes a Driver.
 type Config struct {
 	// StepTimeout bounds each browser step; default DefaultStepTimeout.
@@ -54,6 +61,8 @@ type Config struct {
 	Now func() time.Time
 	// Evidence keeps screenshots and HTML of pages that drifted; nil keeps none.
 	Evidence evidence.Store
+	// Guard shares refused credentials between workers; nil remembers them in this process only.
+	Guard LoginGuard
 }
 
 // Driver drives portals through one shared Chromium. It keeps each account's session cookies in memory so
@@ -288,20 +297,47 @@ func credsHash(c vault.Credentials) [32]byte {
 	return sha256.Sum256([]byte(c.Username + "\x00" + c.Password + "\x00" + c.TOTPSecret))
 }
 
-// refusedBefore returns the error of an earlier refusal of these very credentials.
-func (d *Driver) refusedBefore(accountID string, c vault.Credentials) error {
+// refusedBefore returns the error of an earlier refusal of these very credentials, by this process or
+// (through the guard) by any worker.
+func (d *Driver) refusedBefore(ctx context.Context, accountID string, c vault.Credentials) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if r, ok := d.refused[accountID]; ok && r.creds == credsHash(c) {
+	r, ok := d.refused[accountID]
+	d.mu.Unlock()
+	if ok && r.creds == credsHash(c) {
 		return fmt.Errorf("%w (not tried again: the portal refused these credentials before; update them in Portico)", r.err)
+	}
+	if d.cfg.Guard == nil {
+		return nil
+	}
+	reason, refused, err := d.cfg.Guard.LoginRefusal(ctx, accountID)
+	if err != nil {
+		return fmt.Errorf("account %s: read earlier login refusals: %w", accountID, err)
+	}
+	if refused {
+		return fmt.Errorf("account %s: %w: not tried again: %s; update the credentials in Portico", accountID, refusalKind(reason), reason)
 	}
 	return nil
 }
 
-func (d *Driver) noteRefusal(accountID string, c vault.Credentials, err error) {
+// refusalKind maps a stored refusal back to its named error.
+func refusalKind(reason string) error {
+	for _, e := range []error{portal.ErrAccountLocked, portal.ErrPasswordExpired, portal.ErrTOTPRejected} {
+		if strings.Contains(reason, e.Error()) {
+			return e
+		}
+	}
+	return portal.ErrLoginRejected
+}
+
+func (d *Driver) noteRefusal(ctx context.Context, accountID string, c vault.Credentials, err error) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.refused[accountID] = refusal{creds: credsHash(c), err: err}
+	d.mu.Unlock()
+	if d.cfg.Guard == nil {
+		return nil
+	}
+	// The error names the account and quotes the portal's message; it never holds a secret.
+	return d.cfg.Guard.RecordLoginRefusal(ctx, accountID, err.Error())
 }
 
 // tempFile writes an attachment to a private temp file for the browser's file chooser.

@@ -20,13 +20,15 @@ var totpOpts = totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algo
 // login signs in from the portal's sign-in form: the password once (a rejected password is never retried:
 // the portal would lock the account), then a TOTP code from a step no other login of this account has used.
 func (s *Session) login() error {
-	if err := s.d.refusedBefore(s.acct.ID, s.acct.Credentials); err != nil {
+	if err := s.d.refusedBefore(s.tab, s.acct.ID, s.acct.Credentials); err != nil {
 		return err
 	}
 	err := s.loginOnce()
 	if errors.Is(err, portal.ErrLoginRejected) || errors.Is(err, portal.ErrTOTPRejected) ||
 		errors.Is(err, portal.ErrAccountLocked) || errors.Is(err, portal.ErrPasswordExpired) {
-		s.d.noteRefusal(s.acct.ID, s.acct.Credentials, err)
+		if nerr := s.d.noteRefusal(s.tab, s.acct.ID, s.acct.Credentials, err); nerr != nil {
+			return fmt.Errorf("%w (and remembering the refusal failed: %v)", err, nerr)
+		}
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -287,5 +288,43 @@ func dump(t *testing.T, c client.Client, workflowID string) {
 	}
 	for _, a := range d.GetPendingActivities() {
 		t.Logf("pending %s attempt %d: %v", a.GetActivityType().GetName(), a.GetAttempt(), a.GetLastFailure().GetMessage())
+	}
+}
+
+// TestPortalOutageIsRetriedByTemporal: a 503 from the portal fails the browser activity as
+// retryable; Temporal retries it with backoff and the invoice reaches its draft with no person involved.
+func TestPortalOutageIsRetriedByTemporal(t *testing.T) {
+	s := start(t, "-outage")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if _, err := s.sim.InjectFault(simulator.Fault{Kind: simulator.FaultError, Status: 503, Path: "/pos", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	invoiceID := s.data.InvoiceIDs[1]
+	started, err := erp.StartInvoice(ctx, s.client, s.store, invoiceID, workflows.PollPolicy{First: time.Second, Max: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStage(t, ctx, s.client, invoiceID, workflows.StageAwaitingApproval)
+	retried := false
+	it := s.client.GetWorkflowHistory(ctx, started.WorkflowID, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.GetAttempt() > 1 {
+			if msg := a.GetLastFailure().GetMessage(); !strings.Contains(msg, "portal unavailable") || !strings.Contains(msg, "503") {
+				t.Fatalf("attempt %d after %q", a.GetAttempt(), msg)
+			}
+			retried = true
+		}
+	}
+	if !retried {
+		dump(t, s.client, started.WorkflowID)
+		t.Fatal("no activity was retried")
+	}
+	if n := s.sim.CountEvents("fault_error", ""); n != 1 {
+		t.Fatalf("%d faulted requests, want 1", n)
 	}
 }

@@ -99,7 +99,7 @@ func RunWorker(ctx context.Context, cfg config.Config, role Role, deps Deps) err
 		if cfg.EvidenceDir != "" {
 			ev = &evidence.FileStore{Dir: cfg.EvidenceDir}
 		}
-		drv := driver.New(br, driver.Config{Claims: st, Evidence: ev})
+		drv := driver.New(br, driver.Config{Claims: st, Guard: st, Evidence: ev})
 		w.RegisterActivity(&activities.Browser{Store: st, Driver: drv, Portals: portals})
 		workers = append(workers, w)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"portico/internal/vault"
 )
 
@@ -136,4 +138,23 @@ func (s *Store) ClaimTOTPStep(ctx context.Context, accountID string, step int64)
 		return false, err
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// RecordLoginRefusal remembers that the portal refused the account's current credentials, with the error to
+// give every later attempt, so that no worker tries them again until they are updated.
+func (s *Store) RecordLoginRefusal(ctx context.Context, accountID, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE portal_accounts SET login_refused_at = clock_timestamp(), login_refused_reason = $2 WHERE id = $1`, accountID, reason)
+	return err
+}
+
+// LoginRefusal returns the reason the portal refused the account's current credentials, if it did.
+// Updating the credentials (UpsertPortalAccount) clears it.
+func (s *Store) LoginRefusal(ctx context.Context, accountID string) (string, bool, error) {
+	var reason string
+	var refused bool
+	err := s.pool.QueryRow(ctx, `SELECT login_refused_reason, coalesce(login_refused_at >= updated_at, false) FROM portal_accounts WHERE id = $1`, accountID).Scan(&reason, &refused)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, fmt.Errorf("portal account %s: %w", accountID, ErrNotFound)
+	}
+	return reason, refused, err
 }
