@@ -28,6 +28,8 @@ const (
 	ErrTypePortalNotFound      = "PortalNotFound"
 	ErrTypePONotInvoiceable    = "PONotInvoiceable"
 	ErrTypeMisconfigured       = "Misconfigured"
+	// ErrTypeNumberUsed: the invoice number is already used in the portal by another invoice (another PO).
+	ErrTypeNumberUsed = "InvoiceNumberUsed"
 )
 
 // Activities are the activities that need only PostgreSQL.

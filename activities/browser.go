@@ -27,6 +27,9 @@ type Browser struct {
 type DraftResult struct {
 	Invoice portal.Invoice
 	Reused  bool
+	// Evidence are the IDs (table evidence) of the draft page's screenshot and of the exact values keyed
+	// in, for the approver. TODO(activities helper)
+	Evidence []string `json:",omitempty"`
 }
 
 // session opens a portal tab for an account. Each step heartbeats, so a hung browser is detected by

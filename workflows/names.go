@@ -19,6 +19,14 @@ const (
 // ApprovalSignal is the signal an approver sends to an invoice awaiting approval; its payload is Approval.
 const ApprovalSignal = "approval"
 
+// ApprovalUpdate is the same decision as ApprovalSignal, as a Temporal Update: its validator refuses an
+// unknown approver, a stale draft or the wrong stage synchronously, so the caller gets a yes or no.
+const ApprovalUpdate = "approve"
+
+// ResolutionSignal is what a person sends to an invoice in stage needs_attention (or changes_requested):
+// its payload is Resolution (resubmit with changes, void, give up).
+const ResolutionSignal = "resolution"
+
 // StateQuery returns an invoice workflow's InvoiceState.
 const StateQuery = "state"
 
@@ -57,13 +65,21 @@ type Stage string
 // The stages an invoice passes through.
 const (
 	StageMatching         Stage = "matching"
+	StageChecking         Stage = "checking" // pre-submission checks
 	StageDrafting         Stage = "drafting"
 	StageAwaitingApproval Stage = "awaiting_approval"
+	StageEscalated        Stage = "escalated"         // waited past the policy's deadline (approval), or a buyer that never pays
+	StageChangesRequested Stage = "changes_requested" // an approver asked for changes; waits for a resolution signal
 	StageSubmitting       Stage = "submitting"
 	StageWithBuyer        Stage = "with_buyer"
+	StagePartiallyPaid    Stage = "partially_paid"
+	StageResubmitting     Stage = "resubmitting"    // Portico fixes a rejection it can fix and submits again
+	StageNeedsAttention   Stage = "needs_attention" // a rejection only a person can resolve; waits for a resolution signal
 	StagePaid             Stage = "paid"
 	StageDisputed         Stage = "disputed"
 	StageRejected         Stage = "rejected" // an approver rejected the draft; it was deleted from the portal
+	StageVoided           Stage = "voided"
+	StageFailedSubmission Stage = "failed_submission" // automatic resubmissions used up, or a person gave up
 	StageFailed           Stage = "failed"
 )
 
