@@ -30,6 +30,8 @@ const (
 	ErrTypeMisconfigured       = "Misconfigured"
 	// ErrTypeNumberUsed: the invoice number is already used in the portal by another invoice (another PO).
 	ErrTypeNumberUsed = "InvoiceNumberUsed"
+	// ErrTypeInvalidFix: ApplyFix was given a fix of an unknown kind or without its value.
+	ErrTypeInvalidFix = "InvalidFix"
 )
 
 // Activities are the activities that need only PostgreSQL.
@@ -96,10 +98,13 @@ func validate(inv store.Invoice) []string {
 	}
 	if len(inv.Lines) == 0 {
 		p = append(p, "the invoice has no lines")
+	} else if !billsSomething(inv.Lines) {
+		p = append(p, "no line bills a positive quantity")
 	}
 	for _, l := range inv.Lines {
-		if !l.Quantity.IsPositive() {
-			p = append(p, fmt.Sprintf("line %d: quantity %s is not positive", l.LineNo, l.Quantity))
+		// A line at zero bills nothing: it is keyed as 0, or left out after a drop_zero_lines fix.
+		if l.Quantity.IsNegative() {
+			p = append(p, fmt.Sprintf("line %d: quantity %s is negative", l.LineNo, l.Quantity))
 		}
 		if l.POLineNo <= 0 {
 			p = append(p, fmt.Sprintf("line %d: po_line_no is missing", l.LineNo))

@@ -2,8 +2,13 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -28,7 +33,7 @@ type DraftResult struct {
 	Invoice portal.Invoice
 	Reused  bool
 	// Evidence are the IDs (table evidence) of the draft page's screenshot and of the exact values keyed
-	// in, for the approver. TODO(activities helper)
+	// in, for the approver.
 	Evidence []string `json:",omitempty"`
 }
 
@@ -58,11 +63,18 @@ func (b *Browser) session(ctx context.Context, accountID string) (*driver.Sessio
 	return b.Driver.Open(ctx, driver.Account{ID: accountID, BaseURL: acct.BaseURL, Portal: def, Credentials: creds}, onStep)
 }
 
-// SaveDraft keys the ERP invoice into the portal and saves it as a draft. It first looks for the invoice
-// number in the portal, so a retry never creates a second draft; an invoice already past Draft is returned
-// as it is for the workflow to pick up where the portal stands.
+// SaveDraft keys the ERP invoice, with its portal fixes (number, date, remit-to, tax reference, dropped
+// zero lines), into the portal and saves it as a draft. It first looks for the portal number in the
+// portal, so a retry never creates a second draft; an invoice already past Draft is returned as it is for
+// the workflow to pick up where the portal stands. A number the portal already has on another PO is the
+// check number_unused failing: a non-retryable ErrTypeNumberUsed naming that PO. For the approver it keeps
+// a screenshot of the draft's page and the exact values keyed in (DraftResult.Evidence); failing to keep
+// them never fails the draft.
 func (b *Browser) SaveDraft(ctx context.Context, invoiceID string) (DraftResult, error) {
 	inv, err := b.Store.Invoice(ctx, invoiceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return DraftResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("ERP invoice %q does not exist", invoiceID), ErrTypeInvoiceNotFound, nil)
+	}
 	if err != nil {
 		return DraftResult{}, err
 	}
@@ -76,48 +88,121 @@ func (b *Browser) SaveDraft(ctx context.Context, invoiceID string) (DraftResult,
 	}
 	defer s.Close()
 	d := draftOf(inv, attachment)
-	existing, found, err := s.FindInvoice(inv.Number)
+	existing, found, err := s.FindInvoice(d.Number)
 	if err != nil {
 		return DraftResult{}, portalError(err)
 	}
+	if found && existing.PONumber != "" && !samePO(existing.PONumber, inv.PONumber) {
+		msg := fmt.Sprintf("invoice number %s is already used in the portal by an invoice on %s (%s, portal id %s); this invoice bills %s: it needs another number",
+			d.Number, poRef(existing.PONumber), existing.PortalStatus, existing.PortalID, poRef(inv.PONumber))
+		b.recordNumberCheck(ctx, invoiceID, false, msg)
+		return DraftResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypeNumberUsed, nil)
+	}
 	if found {
+		b.recordNumberCheck(ctx, invoiceID, true, fmt.Sprintf("%s is this invoice's own, on %s", d.Number, poRef(existing.PONumber)))
+		res := DraftResult{Invoice: existing, Reused: true}
 		if existing.Status == portal.StatusDraft {
 			if err := driver.CheckDraft(existing, d); err != nil {
 				return DraftResult{}, portalError(err)
 			}
+			res.Evidence = b.keepDraftEvidence(ctx, s, invoiceID, d, existing)
 		}
-		return DraftResult{Invoice: existing, Reused: true}, nil
+		return res, nil
 	}
+	b.recordNumberCheck(ctx, invoiceID, true, fmt.Sprintf("the portal has no invoice numbered %s", d.Number))
 	saved, err := s.CreateDraft(d)
 	if err != nil {
 		return DraftResult{}, portalError(err)
 	}
-	return DraftResult{Invoice: saved}, nil
+	return DraftResult{Invoice: saved, Evidence: b.keepDraftEvidence(ctx, s, invoiceID, d, saved)}, nil
 }
 
+func samePO(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
+
+// recordNumberCheck stores the outcome of the portal-side check number_unused beside CheckInvoice's, for
+// the ERP to read. It is a record only: failing to write it is logged, not an error of the draft.
+func (b *Browser) recordNumberCheck(ctx context.Context, invoiceID string, passed bool, detail string) {
+	err := b.Store.RecordChecks(ctx, invoiceID, []store.CheckResult{{Name: checkNumberUnused, Passed: passed, Detail: detail}})
+	if err != nil {
+		activity.GetLogger(ctx).Warn("cannot record the number_unused check", "invoice", invoiceID, "error", err)
+	}
+}
+
+// draftValues is the evidence of what Portico keyed into the portal: the draft without the attachment's
+// bytes, the attachment's facts, and the invoice as the portal listed it afterwards.
+type draftValues struct {
+	Draft      portal.Draft
+	Attachment *attachmentFacts `json:",omitempty"`
+	Portal     portal.Invoice
+	KeptAt     time.Time
+}
+
+type attachmentFacts struct {
+	Name   string
+	Size   int
+	SHA256 string
+}
+
+// keepDraftEvidence stores a screenshot of the draft's page and the values keyed in, and returns the IDs
+// it kept. Evidence is for the approver; failing to keep it is logged and never fails the draft.
+func (b *Browser) keepDraftEvidence(ctx context.Context, s *driver.Session, invoiceID string, d portal.Draft, inv portal.Invoice) []string {
+	log := activity.GetLogger(ctx)
+	var ids []string
+	vals := draftValues{Draft: d, Portal: inv, KeptAt: time.Now().UTC()}
+	if len(d.Attachment) > 0 {
+		sum := sha256.Sum256(d.Attachment)
+		vals.Attachment = &attachmentFacts{Name: d.AttachmentName, Size: len(d.Attachment), SHA256: hex.EncodeToString(sum[:])}
+	}
+	if js, err := json.MarshalIndent(vals, "", "  "); err != nil {
+		log.Warn("draft values not kept", "invoice", invoiceID, "error", err)
+	} else if id, err := b.Store.PutEvidence(ctx, invoiceID, store.EvidenceDraftValues, "application/json", js); err != nil {
+		log.Warn("draft values not kept", "invoice", invoiceID, "error", err)
+	} else {
+		ids = append(ids, id)
+	}
+	png, err := s.CaptureInvoice(d.Number)
+	if err != nil {
+		log.Warn("draft screenshot not taken", "invoice", invoiceID, "error", err)
+		return ids
+	}
+	if id, err := b.Store.PutEvidence(ctx, invoiceID, store.EvidenceDraftScreenshot, "image/png", png); err != nil {
+		log.Warn("draft screenshot not kept", "invoice", invoiceID, "error", err)
+	} else {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// draftOf is what Portico keys into the portal for an ERP invoice: its portal number and date (the fixes'
+// when set), remit-to and tax reference, and its lines at the ERP's quantities and unit prices; lines at
+// zero are left out (not billed) after a drop_zero_lines fix.
 func draftOf(inv store.Invoice, attachment []byte) portal.Draft {
 	d := portal.Draft{
-		Number: inv.Number, PONumber: inv.PONumber, Date: inv.Date, TaxRate: inv.TaxRate, Note: inv.Note,
+		Number: inv.PortalNumber, PONumber: inv.PONumber, Date: inv.PortalDate, TaxRate: inv.TaxRate, Note: inv.Note,
+		RemitTo: inv.RemitTo, TaxReference: inv.TaxReference,
 		ExpectedTotal: inv.Total, AttachmentName: inv.AttachmentName, Attachment: attachment,
 	}
 	for _, l := range inv.Lines {
-		d.Lines = append(d.Lines, portal.DraftLine{POLineNo: l.POLineNo, Quantity: l.Quantity})
+		if inv.DropZeroLines && l.Quantity.IsZero() {
+			continue
+		}
+		d.Lines = append(d.Lines, portal.DraftLine{POLineNo: l.POLineNo, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
 	}
 	return d
 }
 
-// SubmitInvoice submits the invoice's draft. Submitting an invoice that is already submitted returns its
+// SubmitInvoice submits the invoice's draft (found by its portal number, like every activity below). Submitting an invoice that is already submitted returns its
 // status and changes nothing.
 func (b *Browser) SubmitInvoice(ctx context.Context, invoiceID string) (portal.Invoice, error) {
 	return withInvoiceSession(ctx, b, invoiceID, func(s *driver.Session, inv store.Invoice) (portal.Invoice, error) {
-		return s.Submit(inv.Number)
+		return s.Submit(inv.PortalNumber)
 	})
 }
 
 // DeleteDraft deletes the invoice's draft from the portal (after an approver rejected it).
 func (b *Browser) DeleteDraft(ctx context.Context, invoiceID string) error {
 	_, err := withInvoiceSession(ctx, b, invoiceID, func(s *driver.Session, inv store.Invoice) (struct{}, error) {
-		return struct{}{}, s.DeleteDraft(inv.Number)
+		return struct{}{}, s.DeleteDraft(inv.PortalNumber)
 	})
 	return err
 }
@@ -125,7 +210,7 @@ func (b *Browser) DeleteDraft(ctx context.Context, invoiceID string) error {
 // CheckStatus reads the invoice's status in the portal.
 func (b *Browser) CheckStatus(ctx context.Context, invoiceID string) (portal.Invoice, error) {
 	return withInvoiceSession(ctx, b, invoiceID, func(s *driver.Session, inv store.Invoice) (portal.Invoice, error) {
-		return s.InvoiceStatus(inv.Number)
+		return s.InvoiceStatus(inv.PortalNumber)
 	})
 }
 

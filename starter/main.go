@@ -26,11 +26,18 @@ const usage = `Usage: starter <command> [flags] [args]
 
 Commands:
   start <invoice-id>...            start the workflow of ERP invoices (starting one twice is harmless)
-  approve <invoice-id> -approver A [-note N]
+  approve <invoice-id> -approver A [-note N] [-draft V]
                                    approve a draft awaiting approval; it is then submitted
-  reject <invoice-id> -approver A [-note N]
+  reject <invoice-id> -approver A [-note N] [-draft V]
                                    reject a draft; it is deleted from the portal
-  state <invoice-id>               show an invoice's stage and portal status
+  request-changes <invoice-id> -approver A -note N [-draft V]
+                                   send a draft back: it is deleted and waits for "resolve"
+  resolve <invoice-id> -by P -action resubmit|void|give_up [-note N] [-number X] [-date YYYY-MM-DD]
+          [-tax-reference R] [-remit-to A]
+                                   settle an invoice that needs attention (or had changes requested):
+                                   resubmit (after fixing the ERP data, or with the given corrections),
+                                   void it, or give up on it
+  state <invoice-id>               show an invoice's stage, checks, evidence and portal status
   schedules [ensure|trigger|pause|unpause] [account-id]
                                    create or update the PO-sync schedule of every portal account (ensure),
                                    or run, pause, unpause one account's sync
@@ -83,11 +90,12 @@ func run(ctx context.Context, cmd string, args []string) error {
 			fmt.Printf("%s %s (run %s)\n", s.WorkflowID, verb, s.RunID)
 		}
 		return nil
-	case "approve", "reject":
-		approver := fs.String("approver", os.Getenv("USER"), "who decides (recorded in the ERP history)")
+	case "approve", "reject", "request-changes":
+		approver := fs.String("approver", os.Getenv("USER"), "who decides: one of the customer's approvers (recorded in the ERP history)")
 		note := fs.String("note", "", "a note for the record")
+		draft := fs.Int("draft", 0, "the draft version you looked at (from `starter state`); a newer draft refuses the decision")
 		fs.Usage = func() {
-			fmt.Fprintf(os.Stderr, "Usage: starter %s <invoice-id> -approver A [-note N]\n", cmd)
+			fmt.Fprintf(os.Stderr, "Usage: starter %s <invoice-id> -approver A [-note N] [-draft V]\n", cmd)
 			fs.PrintDefaults()
 		}
 		id, rest := splitID(args)
@@ -100,10 +108,40 @@ func run(ctx context.Context, cmd string, args []string) error {
 			return err
 		}
 		defer c.Close()
-		if err := erp.SendApproval(ctx, c, id, workflows.Approval{Decision: cmd, Approver: *approver, Note: *note}); err != nil {
+		decision := strings.ReplaceAll(cmd, "-", "_")
+		stage, err := erp.SendApproval(ctx, c, id, workflows.Approval{Decision: decision, Approver: *approver, Note: *note, Draft: *draft})
+		if err != nil {
 			return err
 		}
-		fmt.Printf("%s: %s sent by %s\n", workflows.InvoiceWorkflowID(id), cmd, *approver)
+		fmt.Printf("%s: %s by %s accepted; stage now %s\n", workflows.InvoiceWorkflowID(id), decision, *approver, stage)
+		return nil
+	case "resolve":
+		by := fs.String("by", os.Getenv("USER"), "who resolves (recorded in the ERP history)")
+		action := fs.String("action", "", "resubmit, void or give_up")
+		note := fs.String("note", "", "a note for the record")
+		number := fs.String("number", "", "resubmit under this invoice number in the portal")
+		date := fs.String("date", "", "resubmit with this invoice date (YYYY-MM-DD)")
+		taxRef := fs.String("tax-reference", "", "resubmit with this tax exemption reference")
+		remitTo := fs.String("remit-to", "", "resubmit with this remit-to address")
+		fs.Usage = func() {
+			fmt.Fprintln(os.Stderr, "Usage: starter resolve <invoice-id> -by P -action resubmit|void|give_up [flags]")
+			fs.PrintDefaults()
+		}
+		id, rest := splitID(args)
+		_ = fs.Parse(rest)
+		if id == "" || *action == "" {
+			return fmt.Errorf("resolve needs an ERP invoice ID and -action")
+		}
+		c, _, err := connect(ctx, cfg, false)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		r := workflows.Resolution{Action: *action, By: *by, Note: *note, Number: *number, Date: *date, TaxReference: *taxRef, RemitTo: *remitTo}
+		if err := erp.SendResolution(ctx, c, id, r); err != nil {
+			return err
+		}
+		fmt.Printf("%s: %s sent by %s\n", workflows.InvoiceWorkflowID(id), *action, *by)
 		return nil
 	case "state":
 		fs.Usage = func() { fmt.Fprintln(os.Stderr, "Usage: starter state <invoice-id>") }

@@ -57,6 +57,15 @@ func (b Buyer) Act(ctx context.Context, supplier, number, action, arg string) er
 	return b.call(ctx, http.MethodPost, "/buyer/api/invoices/"+url.PathEscape(id)+"/"+action, body, nil)
 }
 
+// Dispute disputes an invoice with one of the buyer's reason codes (DUPLICATE_NUMBER, LINE_MISMATCH, ...).
+func (b Buyer) Dispute(ctx context.Context, supplier, number, code, reason string) error {
+	id, _, err := b.Find(ctx, supplier, number)
+	if err != nil {
+		return err
+	}
+	return b.call(ctx, http.MethodPost, "/buyer/api/invoices/"+url.PathEscape(id)+"/dispute", map[string]string{"code": code, "reason": reason}, nil)
+}
+
 // WaitFor polls until the invoice exists with the status, for tests that watch the portal.
 func (b Buyer) WaitFor(ctx context.Context, supplier, number, status string) error {
 	var last string

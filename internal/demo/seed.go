@@ -22,6 +22,10 @@ const (
 	Supplier   = "billing@boltnut.example"
 )
 
+// Approvers are the demo customer's approvers: you@example.com is the one the README and `make run` tell
+// people to approve as; ops@boltnut.example is the one the end-to-end tests approve as.
+var Approvers = []string{"you@example.com", "ops@example.com", "ops@boltnut.example"}
+
 // Data is what Seed set up.
 type Data struct {
 	AccountID  string
@@ -35,6 +39,11 @@ type Data struct {
 // suffix makes invoice IDs and numbers unique, for tests that share a portal.
 func Seed(ctx context.Context, st *store.Store, sim *simulator.Server, portalURL, suffix string) (Data, error) {
 	if err := st.UpsertCustomer(ctx, store.Customer{ID: CustomerID, Name: "Acme Manufacturing", BuyerEntity: "Acme Corp"}); err != nil {
+		return Data{}, err
+	}
+	policy := store.DefaultPolicy(CustomerID)
+	policy.Approvers = Approvers
+	if err := st.UpsertPolicy(ctx, policy); err != nil {
 		return Data{}, err
 	}
 	password, secret, err := accountSecrets(ctx, st)
@@ -58,7 +67,11 @@ func Seed(ctx context.Context, st *store.Store, sim *simulator.Server, portalURL
 		pdf := InvoicePDF("Bolt & Nut Ltd", "Invoice "+inv.Number, "To: Acme Corp", "PO: "+inv.PONumber,
 			"Date: "+inv.Date.Format("2006-01-02"), fmt.Sprintf("Total: %s %s", inv.Total.StringFixed(2), inv.Currency))
 		err := st.InsertInvoice(ctx, inv, pdf)
-		if err != nil && !errors.Is(err, store.ErrDuplicateInvoice) {
+		if errors.Is(err, store.ErrDuplicateInvoice) {
+			// Kept from an earlier run; invoices seeded before payment terms existed get their PO's.
+			_, err = st.Pool().Exec(ctx, `UPDATE erp_invoices SET payment_terms = $2 WHERE id = $1 AND payment_terms = ''`, inv.ID, inv.PaymentTerms)
+		}
+		if err != nil {
 			return Data{}, fmt.Errorf("demo invoice %d: %w", i+1, err)
 		}
 		data.InvoiceIDs = append(data.InvoiceIDs, inv.ID)
@@ -111,6 +124,10 @@ func purchaseOrders() []simulator.PO {
 }
 
 func invoices(suffix string, today time.Time) []store.Invoice {
+	terms := map[string]string{}
+	for _, po := range purchaseOrders() {
+		terms[po.Number] = po.PaymentTerms
+	}
 	mk := func(n, po string, tax string, lines ...store.InvoiceLine) store.Invoice {
 		sub := decimal.Zero
 		for _, l := range lines {
@@ -119,7 +136,7 @@ func invoices(suffix string, today time.Time) []store.Invoice {
 		total := sub.Add(sub.Mul(d(tax)).Div(d("100")).Round(2))
 		return store.Invoice{ID: "erp-" + n + suffix, CustomerID: CustomerID, AccountID: AccountID, Number: "INV-" + n + suffix, PONumber: po,
 			Date: today, Currency: "USD", TaxRate: d(tax), Total: total, Note: "Shipment for " + po,
-			AttachmentName: "INV-" + n + suffix + ".pdf", Lines: lines}
+			AttachmentName: "INV-" + n + suffix + ".pdf", PaymentTerms: terms[po], Lines: lines}
 	}
 	line := func(no, poLine int, part, qty, price, uom string) store.InvoiceLine {
 		return store.InvoiceLine{LineNo: no, POLineNo: poLine, PartNumber: part, Quantity: d(qty), UnitPrice: d(price), UOM: uom}

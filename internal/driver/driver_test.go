@@ -1,6 +1,7 @@
 package driver_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http/httptest"
@@ -266,11 +267,19 @@ func TestDeleteDraft(t *testing.T) {
 		if _, err := s.CreateDraft(draft("INV-3")); err != nil {
 			t.Fatal(err)
 		}
+		// The draft's page, as an approver would see it.
+		png, err := s.CaptureInvoice("INV-3")
+		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+			t.Fatalf("screenshot: %d bytes, %v", len(png), err)
+		}
 		if err := s.DeleteDraft("INV-3"); err != nil {
 			t.Fatal(err)
 		}
 		if len(f.sim.Invoices(user)) != 0 {
 			t.Fatal("draft still in the portal")
+		}
+		if _, err := s.CaptureInvoice("INV-3"); !errors.Is(err, portal.ErrNotFound) {
+			t.Fatalf("screenshot of a deleted draft: %v", err)
 		}
 		if err := s.DeleteDraft("INV-3"); err != nil {
 			t.Fatalf("deleting a deleted draft: %v", err)

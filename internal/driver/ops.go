@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/chromedp/chromedp"
 	"github.com/shopspring/decimal"
 
 	"portico/internal/portal"
@@ -277,6 +278,23 @@ func (s *Session) openInvoice(number string) (portal.Invoice, error) {
 		inv.PONumber = found.PONumber
 	}
 	return inv, nil
+}
+
+// CaptureInvoice opens the invoice's page and returns a PNG screenshot of the whole page, for an approver
+// to see the invoice as the portal shows it.
+func (s *Session) CaptureInvoice(number string) ([]byte, error) {
+	if _, err := s.openInvoice(number); err != nil {
+		return nil, err
+	}
+	step := "capture invoice " + number
+	s.step(step)
+	ctx, cancel := s.stepCtx()
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		return nil, s.stepErr(step, err)
+	}
+	return png, nil
 }
 
 // InvoiceStatus reads the invoice's current status, with the dispute reason or payment reference.

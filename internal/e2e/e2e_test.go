@@ -127,8 +127,21 @@ func TestInvoiceFromERPToPaid(t *testing.T) {
 	}
 	state := waitStage(t, ctx, s.client, invoiceID, workflows.StageAwaitingApproval)
 	t.Logf("start to draft: %s", time.Since(began).Round(time.Millisecond))
-	if state.PortalStatus != "Draft" || state.Number != inv.Number {
+	if state.PortalStatus != "Draft" || state.Number != inv.Number || state.DraftVersion != 1 || len(state.Evidence) != 2 || len(state.Checks) < 8 {
 		t.Fatalf("state %+v", state)
+	}
+	// The approver sees what the buyer will see: a screenshot of the draft page and the values keyed in.
+	for _, id := range state.Evidence {
+		kind, ctype, data, err := s.store.Evidence(ctx, id)
+		if err != nil || len(data) == 0 {
+			t.Fatalf("evidence %s: %v", id, err)
+		}
+		if kind == "draft_screenshot" && (ctype != "image/png" || string(data[1:4]) != "PNG") {
+			t.Fatalf("screenshot %s is %s", id, ctype)
+		}
+		if kind == "draft_values" && !strings.Contains(string(data), inv.Number) {
+			t.Fatalf("values %s: %s", id, data)
+		}
 	}
 	desc, err := s.client.DescribeWorkflowExecution(ctx, started.WorkflowID, "")
 	if err != nil {
@@ -142,8 +155,8 @@ func TestInvoiceFromERPToPaid(t *testing.T) {
 	if err := s.client.SignalWorkflow(ctx, started.WorkflowID, "", workflows.ApprovalSignal, map[string]string{"decision": "ship it"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := erp.SendApproval(ctx, s.client, invoiceID, workflows.Approval{Decision: "approve", Approver: "ops@boltnut.example", Note: "checked"}); err != nil {
-		t.Fatal(err)
+	if stage, err := erp.SendApproval(ctx, s.client, invoiceID, workflows.Approval{Decision: "approve", Approver: "ops@boltnut.example", Note: "checked"}); err != nil || stage != workflows.StageSubmitting {
+		t.Fatalf("approve: %v %v", stage, err)
 	}
 	if err := s.buyer.WaitFor(ctx, demo.Supplier, inv.Number, "Pending Approval"); err != nil {
 		t.Fatal(err)
@@ -193,12 +206,15 @@ func TestInvoiceFromERPToPaid(t *testing.T) {
 	for _, h := range hist {
 		seen = append(seen, h.Stage+"/"+h.PortalStatus)
 	}
-	want := []string{"matching/", "drafting/", "awaiting_approval/Draft", "awaiting_approval/Draft", "submitting/Draft", "with_buyer/Pending Approval", "with_buyer/Approved", "paid/Paid"}
+	want := []string{"matching/", "checking/", "drafting/", "awaiting_approval/Draft", "awaiting_approval/Draft", "submitting/Draft", "with_buyer/Pending Approval", "with_buyer/Approved", "paid/Paid"}
 	if fmt.Sprint(seen) != fmt.Sprint(want) {
-		t.Fatalf("ERP history\n got %v\nwant %v", seen, want)
+		t.Fatalf("ERP history\n got %q\nwant %q", seen, want)
 	}
-	if hist[3].Source != "approver:unknown" || hist[4].Source != "approver:ops@boltnut.example" {
-		t.Fatalf("sources: %q, %q", hist[3].Source, hist[4].Source)
+	if hist[4].Source != "approver:unknown" || hist[5].Source != "approver:ops@boltnut.example" {
+		t.Fatalf("sources: %q, %q", hist[4].Source, hist[5].Source)
+	}
+	if !strings.Contains(hist[1].Reason, "checks passed") {
+		t.Fatalf("checking row: %q", hist[1].Reason)
 	}
 	// One draft and one submission at the portal, whatever retried.
 	drafts, submits := s.sim.CountEvents("draft_created", inv.Number), s.sim.CountEvents("submitted", inv.Number)

@@ -28,7 +28,17 @@ type Invoice struct {
 	Total          decimal.Decimal
 	Note           string
 	AttachmentName string
-	Lines          []InvoiceLine
+	// PaymentTerms are the ERP's terms as printed on the invoice, e.g. "Net 30".
+	PaymentTerms string
+	Lines        []InvoiceLine
+
+	// What Portico keys into the portal: the ERP's values unless a fix (ApplyFix) overrides them. Read
+	// only; InsertInvoice ignores them.
+	PortalNumber  string    // the override number (after a renumber), else Number
+	PortalDate    time.Time // the override date (after a redate), else Date
+	RemitTo       string    // the remit-to address to choose; empty leaves the portal's default
+	TaxReference  string    // a tax exemption reference; empty: not exempt
+	DropZeroLines bool      // lines with quantity zero are left out of the draft instead of keyed as 0
 
 	// Written back by Portico.
 	Stage           string
@@ -53,10 +63,10 @@ type InvoiceLine struct {
 func (s *Store) InsertInvoice(ctx context.Context, inv Invoice, attachment []byte) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO erp_invoices (id, customer_id, account_id, invoice_number, po_number, invoice_date, currency, tax_rate, total, note, attachment_name, attachment)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			INSERT INTO erp_invoices (id, customer_id, account_id, invoice_number, po_number, invoice_date, currency, tax_rate, total, note, attachment_name, attachment, payment_terms)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			inv.ID, inv.CustomerID, inv.AccountID, inv.Number, inv.PONumber, inv.Date, inv.Currency, inv.TaxRate, inv.Total,
-			inv.Note, inv.AttachmentName, attachment); err != nil {
+			inv.Note, inv.AttachmentName, attachment, inv.PaymentTerms); err != nil {
 			return err
 		}
 		for _, l := range inv.Lines {
@@ -76,21 +86,27 @@ func (s *Store) InsertInvoice(ctx context.Context, inv Invoice, attachment []byt
 	return err
 }
 
-// Invoice returns an ERP invoice with its lines (not its attachment).
+// Invoice returns an ERP invoice with its lines (not its attachment), and what Portico keys into the portal
+// for it (PortalNumber, PortalDate and the other overrides).
 func (s *Store) Invoice(ctx context.Context, id string) (Invoice, error) {
 	var inv Invoice
 	var updated *time.Time
+	var ov PortalOverrides
 	err := s.pool.QueryRow(ctx, `
 		SELECT id, customer_id, account_id, invoice_number, po_number, invoice_date, currency, tax_rate, total, note,
-		       attachment_name, stage, portal_status, portal_invoice_id, status_reason, status_updated_at
+		       attachment_name, payment_terms, portal_overrides, stage, portal_status, portal_invoice_id, status_reason, status_updated_at
 		FROM erp_invoices WHERE id = $1`, id).
 		Scan(&inv.ID, &inv.CustomerID, &inv.AccountID, &inv.Number, &inv.PONumber, &inv.Date, &inv.Currency, &inv.TaxRate,
-			&inv.Total, &inv.Note, &inv.AttachmentName, &inv.Stage, &inv.PortalStatus, &inv.PortalInvoiceID, &inv.StatusReason, &updated)
+			&inv.Total, &inv.Note, &inv.AttachmentName, &inv.PaymentTerms, &ov, &inv.Stage, &inv.PortalStatus, &inv.PortalInvoiceID,
+			&inv.StatusReason, &updated)
 	if err != nil {
 		return inv, notFound(err, "invoice "+id)
 	}
 	if updated != nil {
 		inv.StatusUpdatedAt = *updated
+	}
+	if err := ov.applyTo(&inv); err != nil {
+		return inv, fmt.Errorf("invoice %s: portal_overrides: %w", id, err)
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT line_no, po_line_no, part_number, description, quantity, uom, unit_price

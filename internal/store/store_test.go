@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -161,5 +162,191 @@ func TestInvoiceStatusHistoryIsIdempotentAndOrdered(t *testing.T) {
 	}
 	if err := st.RecordStatus(ctx, store.StatusChange{InvoiceID: "nope", Seq: 1, At: t0, Stage: "x", Source: "y"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown invoice: %v", err)
+	}
+}
+
+func insertInvoice(t *testing.T, st *store.Store, id, number string) store.Invoice {
+	t.Helper()
+	inv := store.Invoice{ID: id, CustomerID: "acme", AccountID: "acme-coupa", Number: number, PONumber: "PO-1",
+		Date: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Currency: "USD", TaxRate: dec("0"), Total: dec("100"), PaymentTerms: "Net 30",
+		AttachmentName: number + ".pdf", Lines: []store.InvoiceLine{{LineNo: 1, POLineNo: 1, Quantity: dec("100"), UnitPrice: dec("1"), UOM: "EA"}}}
+	if err := st.InsertInvoice(ctx, inv, []byte("%PDF-1.4")); err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+func TestPolicyDefaultsAndUpsert(t *testing.T) {
+	st := testenv.Store(t)
+	seedAccount(t, st)
+	got, err := st.Policy(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := store.DefaultPolicy("acme")
+	if got.CustomerID != "acme" || len(got.Approvers) != 0 || got.Approvers == nil || got.AutoApprove || got.RemindEvery != 24*time.Hour ||
+		got.EscalateAfter != 72*time.Hour || got.MaxResubmissions != 2 || got.RenumberSuffix != "-%02d" || got.Terms != store.TermsExact ||
+		!got.TolerancePercent.IsZero() || !got.ToleranceAmount.IsZero() || got.MaxBackdateDays != 0 || got.AttachmentRequired ||
+		got.RemitTo != "" || got.TaxReference != "" || def.RemindEvery != got.RemindEvery {
+		t.Fatalf("default policy %+v", got)
+	}
+
+	p := store.DefaultPolicy("acme")
+	p.Approvers = []string{" You@Example.com ", "ops@example.com", "you@example.com", ""}
+	p.AutoApprove, p.RemindEvery, p.EscalateAfter, p.MaxResubmissions = true, 90*time.Minute, 49*time.Hour, 0
+	p.RenumberSuffix, p.Terms, p.TolerancePercent, p.ToleranceAmount = "/R%d", "Better_Allowed", dec("2.5"), dec("100.25")
+	p.MaxBackdateDays, p.AttachmentRequired, p.RemitTo, p.TaxReference = 30, true, "Bolt & Nut Ltd, PO Box 1", "EX-77"
+	if err := st.UpsertPolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got, err = st.Policy(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got.Approvers) != "[you@example.com ops@example.com]" || !got.AutoApprove || got.RemindEvery != 90*time.Minute ||
+		got.EscalateAfter != 49*time.Hour || got.MaxResubmissions != 0 || got.RenumberSuffix != "/R%d" || got.Terms != store.TermsBetterAllowed ||
+		!got.TolerancePercent.Equal(dec("2.5")) || !got.ToleranceAmount.Equal(dec("100.25")) || got.MaxBackdateDays != 30 ||
+		!got.AttachmentRequired || got.RemitTo != "Bolt & Nut Ltd, PO Box 1" || got.TaxReference != "EX-77" {
+		t.Fatalf("stored policy %+v", got)
+	}
+	// Upserting again replaces the whole policy.
+	p = store.DefaultPolicy("acme")
+	if err := st.UpsertPolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = st.Policy(ctx, "acme"); got.AutoApprove || len(got.Approvers) != 0 || got.Terms != store.TermsExact {
+		t.Fatalf("replaced policy %+v", got)
+	}
+
+	for name, bad := range map[string]func(*store.Policy){
+		"terms":    func(p *store.Policy) { p.Terms = "lenient" },
+		"remind":   func(p *store.Policy) { p.RemindEvery = 0 },
+		"suffix":   func(p *store.Policy) { p.RenumberSuffix = "-x" },
+		"negative": func(p *store.Policy) { p.ToleranceAmount = dec("-1") },
+	} {
+		p := store.DefaultPolicy("acme")
+		bad(&p)
+		if err := st.UpsertPolicy(ctx, p); err == nil {
+			t.Errorf("%s: bad policy stored", name)
+		}
+	}
+	if err := st.UpsertPolicy(ctx, store.DefaultPolicy("nobody")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("policy of an unknown customer: %v", err)
+	}
+	if _, err := st.Policy(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown customer: %v", err)
+	}
+}
+
+func TestApplyFixMergesPortalOverrides(t *testing.T) {
+	st := testenv.Store(t)
+	seedAccount(t, st)
+	insertInvoice(t, st, "erp-1", "INV-1")
+	got, err := st.Invoice(ctx, "erp-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PaymentTerms != "Net 30" || got.PortalNumber != "INV-1" || !got.PortalDate.Equal(got.Date) || got.RemitTo != "" || got.TaxReference != "" || got.DropZeroLines {
+		t.Fatalf("no overrides: %+v", got)
+	}
+	fixes := []store.PortalOverrides{
+		{Number: "INV-1-01"},
+		{Date: "2026-11-20"},
+		{RemitTo: "PO Box 1"},
+		{TaxReference: "EX-1"},
+		{DropZeroLines: true},
+		{Number: " INV-1-02 "}, // a later renumber replaces the earlier one
+		{Number: "INV-1-02"},   // and a retried one changes nothing
+	}
+	for _, f := range fixes {
+		if err := st.ApplyFix(ctx, "erp-1", f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err = st.Invoice(ctx, "erp-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Number != "INV-1" || got.PortalNumber != "INV-1-02" || !got.Date.Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) ||
+		!got.PortalDate.Equal(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)) || got.RemitTo != "PO Box 1" || got.TaxReference != "EX-1" || !got.DropZeroLines {
+		t.Fatalf("overrides: %+v", got)
+	}
+	var raw string
+	if err := st.Pool().QueryRow(ctx, `SELECT portal_overrides::text FROM erp_invoices WHERE id = 'erp-1'`).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw != `{"date": "2026-11-20", "number": "INV-1-02", "remit_to": "PO Box 1", "tax_reference": "EX-1", "drop_zero_lines": true}` {
+		t.Fatalf("stored overrides %s", raw)
+	}
+	if err := st.ApplyFix(ctx, "erp-1", store.PortalOverrides{Date: "20/11/2026"}); err == nil {
+		t.Fatal("bad date stored")
+	}
+	if err := st.ApplyFix(ctx, "erp-1", store.PortalOverrides{}); err == nil {
+		t.Fatal("empty fix accepted")
+	}
+	if err := st.ApplyFix(ctx, "nope", store.PortalOverrides{Number: "X"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown invoice: %v", err)
+	}
+}
+
+func TestEvidenceNotificationsAndChecks(t *testing.T) {
+	st := testenv.Store(t)
+	seedAccount(t, st)
+	insertInvoice(t, st, "erp-1", "INV-1")
+
+	png := []byte("\x89PNG\r\n\x1a\nrest")
+	id, err := st.PutEvidence(ctx, "erp-1", store.EvidenceDraftScreenshot, "image/png", png)
+	if err != nil || id == "" {
+		t.Fatalf("put evidence: %q %v", id, err)
+	}
+	id2, err := st.PutEvidence(ctx, "erp-1", store.EvidenceDraftValues, "application/json", []byte(`{}`))
+	if err != nil || id2 == id {
+		t.Fatalf("second evidence: %q %v", id2, err)
+	}
+	kind, ct, data, err := st.Evidence(ctx, id)
+	if err != nil || kind != store.EvidenceDraftScreenshot || ct != "image/png" || !bytes.Equal(data, png) {
+		t.Fatalf("evidence read back: %q %q %q %v", kind, ct, data, err)
+	}
+	if _, _, _, err := st.Evidence(ctx, "ev_nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown evidence: %v", err)
+	}
+	if _, err := st.PutEvidence(ctx, "nope", store.EvidenceDraftValues, "application/json", []byte(`{}`)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("evidence of an unknown invoice: %v", err)
+	}
+	if _, err := st.PutEvidence(ctx, "erp-1", "selfie", "image/png", png); err == nil {
+		t.Fatal("unknown evidence kind stored")
+	}
+
+	n := store.Notification{InvoiceID: "erp-1", Seq: 1, Kind: "reminder", Recipients: []string{"you@example.com"}, Text: "INV-1 waits for approval"}
+	for i, want := range []bool{true, false} { // the second is a retried activity
+		ok, err := st.InsertNotification(ctx, n)
+		if err != nil || ok != want {
+			t.Fatalf("insert %d: %v %v", i, ok, err)
+		}
+	}
+	if ok, err := st.InsertNotification(ctx, store.Notification{InvoiceID: "erp-1", Seq: 2, Kind: "escalation", Text: "still waiting"}); err != nil || !ok {
+		t.Fatalf("second notification: %v %v", ok, err)
+	}
+	ns, err := st.Notifications(ctx, "erp-1")
+	if err != nil || len(ns) != 2 || ns[0].Kind != "reminder" || fmt.Sprint(ns[0].Recipients) != "[you@example.com]" || ns[0].Text != n.Text ||
+		ns[0].CreatedAt.IsZero() || !ns[0].SentAt.IsZero() || ns[1].Seq != 2 || len(ns[1].Recipients) != 0 {
+		t.Fatalf("notifications %+v %v", ns, err)
+	}
+	if _, err := st.InsertNotification(ctx, store.Notification{InvoiceID: "nope", Seq: 1, Kind: "reminder"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("notification of an unknown invoice: %v", err)
+	}
+
+	if err := st.RecordChecks(ctx, "erp-1", []store.CheckResult{{Name: "balance", Passed: false, Detail: "over"}, {Name: "currency", Passed: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordChecks(ctx, "erp-1", []store.CheckResult{{Name: "balance", Passed: true, Detail: "within"}}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := st.Checks(ctx, "erp-1")
+	if err != nil || len(cs) != 2 || cs[0].Name != "balance" || !cs[0].Passed || cs[0].Detail != "within" || cs[0].CheckedAt.IsZero() || cs[1].Name != "currency" {
+		t.Fatalf("checks %+v %v", cs, err)
+	}
+	if err := st.RecordChecks(ctx, "nope", []store.CheckResult{{Name: "balance"}}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("checks of an unknown invoice: %v", err)
 	}
 }
