@@ -38,6 +38,20 @@ func approved(t *testing.T, ctx context.Context, s *stack, invoiceID string, pol
 	return inv.Number, started.RunID
 }
 
+// resubmittedAndPaid waits for the invoice to reach the buyer again under its new number, plays a buyer
+// that approves and pays it, and checks the workflow ends paid.
+func resubmittedAndPaid(t *testing.T, ctx context.Context, s *stack, invoiceID, number string) {
+	t.Helper()
+	if err := s.buyer.WaitFor(ctx, demo.Supplier, number, "Pending Approval"); err != nil {
+		t.Fatal(err)
+	}
+	waitPortalStatus(t, ctx, s, invoiceID, "Pending Approval")
+	approveAndPay(t, ctx, s, invoiceID, number)
+	if res := result(t, ctx, s, invoiceID); res.Stage != workflows.StagePaid {
+		t.Fatalf("result %+v", res)
+	}
+}
+
 // approveAndPay plays a buyer that approves and pays, waiting for Portico to see each step.
 func approveAndPay(t *testing.T, ctx context.Context, s *stack, invoiceID, number string) {
 	t.Helper()
@@ -121,14 +135,7 @@ func TestDuplicateNumberRenumberedAndPaid(t *testing.T) {
 		t.Fatal(err)
 	}
 	renumbered := number + "-01"
-	if err := s.buyer.WaitFor(ctx, demo.Supplier, renumbered, "Pending Approval"); err != nil {
-		t.Fatal(err)
-	}
-	waitPortalStatus(t, ctx, s, id, "Pending Approval")
-	approveAndPay(t, ctx, s, id, renumbered)
-	if res := result(t, ctx, s, id); res.Stage != workflows.StagePaid {
-		t.Fatalf("result %+v", res)
-	}
+	resubmittedAndPaid(t, ctx, s, id, renumbered)
 	stages, who := sources(t, ctx, s, id)
 	if !slices.Contains(stages, string(workflows.StageResubmitting)) || stages[len(stages)-1] != "paid" {
 		t.Fatalf("ERP stages %v", stages)
@@ -175,14 +182,7 @@ func TestDisputeHandedToPersonAndResolved(t *testing.T) {
 		t.Fatal(err)
 	}
 	resubmitted := number + "-01"
-	if err := s.buyer.WaitFor(ctx, demo.Supplier, resubmitted, "Pending Approval"); err != nil {
-		t.Fatal(err)
-	}
-	waitPortalStatus(t, ctx, s, id, "Pending Approval")
-	approveAndPay(t, ctx, s, id, resubmitted)
-	if res := result(t, ctx, s, id); res.Stage != workflows.StagePaid {
-		t.Fatalf("result %+v", res)
-	}
+	resubmittedAndPaid(t, ctx, s, id, resubmitted)
 	stages, who := sources(t, ctx, s, id)
 	if !slices.Contains(stages, string(workflows.StageNeedsAttention)) || !slices.Contains(who, "approver:ops@boltnut.example") {
 		t.Fatalf("ERP history %v by %v", stages, who)
