@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 	"go.temporal.io/sdk/temporal"
 
+	"portico/internal/matching"
 	"portico/internal/money"
 	"portico/internal/store"
 )
@@ -115,37 +116,106 @@ func validate(inv store.Invoice) []string {
 
 // MatchResult is the outcome of matching an invoice to a synced PO, with the reason when it failed.
 type MatchResult struct {
-	Matched   bool
+	// Matched: PONumber is the invoice's PO and can take it; the portal draft is keyed against it (it may
+	// differ from the ERP's po_number, e.g. "po 4500012" matched to PO-4500012).
+	Matched bool
+	// PONumber is the matched PO; when not matched, the PO the invoice names if it cannot take the invoice
+	// (closed, another currency, too little remaining balance), else empty (then the workflow looks the ERP's
+	// PO number up in the portal and matches again).
 	PONumber  string
 	Remaining decimal.Decimal
-	Reason    string
+	// Reason says why the invoice is not matched (the reasons of matching, joined).
+	Reason string
+	// Status is matched, ambiguous (several POs fit about equally well: a person chooses) or unmatched.
+	Status string `json:",omitempty"`
+	// Rule is the rule the PO was found by: po_number, balance, lines, or manual (a person's decision).
+	Rule string `json:",omitempty"`
+	// Candidates are the best candidates, best first, each with its score and reasons.
+	Candidates []Candidate `json:",omitempty"`
 }
 
-// MatchPO matches the invoice to the synced PO with its PO number and checks that the PO can take it:
-// same currency, still invoiceable, enough remaining balance.
+// Candidate is one PO an invoice may bill, with its score and the reasons a person can check.
+type Candidate = matching.Candidate
+
+// MatchPO matches the invoice to a synced PO (internal/matching: the PO number after normalising, else the
+// customer's open PO whose remaining balance equals the total, else the best fit of lines) and checks that
+// the PO can take it: same currency, still invoiceable, enough remaining balance. A match a person made
+// (store.SetManualInvoiceMatch) is kept. The outcome is stored (invoice_po_matches, and the matched PO in
+// erp_invoices.matched_po_number), so the draft is keyed against the matched PO.
 func (a *Activities) MatchPO(ctx context.Context, invoiceID string) (MatchResult, error) {
 	inv, err := a.Store.Invoice(ctx, invoiceID)
-	if err != nil {
-		return MatchResult{}, err
-	}
-	po, err := a.Store.PurchaseOrder(ctx, inv.AccountID, inv.PONumber)
 	if errors.Is(err, store.ErrNotFound) {
-		return MatchResult{Reason: fmt.Sprintf("PO %s is not among the POs synced from the portal", inv.PONumber)}, nil
+		return MatchResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("ERP invoice %q does not exist", invoiceID), ErrTypeInvoiceNotFound, nil)
 	}
 	if err != nil {
 		return MatchResult{}, err
 	}
-	res := MatchResult{PONumber: po.Number, Remaining: po.Remaining}
-	switch st := strings.ToLower(po.Status); {
-	case !strings.EqualFold(po.Currency, inv.Currency):
-		res.Reason = fmt.Sprintf("PO %s is in %s, the invoice in %s", po.Number, po.Currency, inv.Currency)
-	case st == "closed" || st == "cancelled" || st == "fully invoiced":
-		res.Reason = fmt.Sprintf("PO %s is %s in the portal", po.Number, po.Status)
-	case inv.Total.GreaterThan(po.Remaining):
-		res.Reason = fmt.Sprintf("invoice total %s %s is above the PO's remaining balance %s", inv.Total, inv.Currency, po.Remaining)
-	default:
-		res.Matched = true
+	mi := matchingInvoice(inv)
+	prev, err := a.Store.InvoiceMatch(ctx, invoiceID)
+	switch {
+	case err == nil && prev.Manual():
+		return a.manualMatch(ctx, inv, mi, prev)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return MatchResult{}, err
 	}
+	opts := matching.DefaultOptions()
+	pos, err := a.Store.MatchCandidatePOs(ctx, inv.AccountID, mi, opts.MaxFanout)
+	if err != nil {
+		return MatchResult{}, err
+	}
+	r := matching.NewIndex(pos, opts).Match(mi)
+	if _, err := a.Store.RecordInvoiceMatches(ctx, []store.InvoiceMatch{store.InvoiceMatchOf(inv.AccountID, inv.PONumber, r)}); err != nil {
+		return MatchResult{}, err
+	}
+	return matchResultOf(r), nil
+}
+
+// portalPO is the PO an invoice is keyed against in the portal: the PO MatchPO matched it to (which may be
+// written differently from the ERP's po_number, or found by balance or lines, or chosen by a person), else
+// the ERP's po_number.
+func portalPO(inv store.Invoice) string {
+	if inv.PortalPONumber != "" {
+		return inv.PortalPONumber
+	}
+	return inv.PONumber
+}
+
+// matchingInvoice is an ERP invoice as the matcher sees it.
+func matchingInvoice(inv store.Invoice) matching.Invoice {
+	mi := matching.Invoice{ID: inv.ID, CustomerID: inv.CustomerID, PONumber: inv.PONumber, Currency: inv.Currency, Total: inv.Total}
+	for _, l := range inv.Lines {
+		mi.Lines = append(mi.Lines, matching.InvoiceLine{LineNo: l.LineNo, POLineNo: l.POLineNo, PartNumber: l.PartNumber, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+	}
+	return mi
+}
+
+func matchResultOf(r matching.Result) MatchResult {
+	res := MatchResult{Matched: r.Status == matching.StatusMatched, PONumber: r.PONumber, Remaining: r.Remaining,
+		Status: r.Status, Rule: r.Rule, Candidates: r.Candidates}
+	if !res.Matched {
+		res.Reason = r.Reason()
+	}
+	return res
+}
+
+// manualMatch checks the PO a person matched the invoice to.
+func (a *Activities) manualMatch(ctx context.Context, inv store.Invoice, mi matching.Invoice, m store.InvoiceMatch) (MatchResult, error) {
+	res := MatchResult{PONumber: m.PONumber, Rule: matching.RuleManual, Status: matching.StatusUnmatched, Candidates: m.Candidates}
+	po, err := a.Store.PurchaseOrder(ctx, inv.AccountID, m.PONumber)
+	if errors.Is(err, store.ErrNotFound) {
+		res.Reason = fmt.Sprintf("PO %s, matched by %s, is not among the POs synced from the portal", m.PONumber, m.DecidedBy)
+		return res, nil
+	}
+	if err != nil {
+		return MatchResult{}, err
+	}
+	res.Remaining = po.Remaining
+	problems := matching.Fit(mi, matching.PO{Number: po.Number, Currency: po.Currency, Total: po.Total, Remaining: po.Remaining, Status: po.Status})
+	if len(problems) > 0 {
+		res.Reason = strings.Join(problems, "; ") + fmt.Sprintf(" (matched by %s)", m.DecidedBy)
+		return res, nil
+	}
+	res.Matched, res.Status = true, matching.StatusMatched
 	return res, nil
 }
 

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -25,6 +26,12 @@ type Browser struct {
 	Store   *store.Store
 	Driver  *driver.Driver
 	Portals *portaldef.Registry
+	// SyncOverlap is how far before the last sync's start a changed-only PO sync asks from; default
+	// DefaultSyncOverlap.
+	SyncOverlap time.Duration
+	// FullSyncEvery is how often a PO sync reads the whole list although the portal lists changes; default
+	// DefaultFullSyncEvery.
+	FullSyncEvery time.Duration
 }
 
 // DraftResult is the draft in the portal; Reused is set when a draft with the number was already there
@@ -40,6 +47,11 @@ type DraftResult struct {
 // session opens a portal tab for an account. Each step heartbeats, so a hung browser is detected by
 // Temporal's heartbeat timeout instead of holding the activity until its overall timeout.
 func (b *Browser) session(ctx context.Context, accountID string) (*driver.Session, error) {
+	return b.openSession(ctx, accountID, func(step string) { activity.RecordHeartbeat(ctx, step) })
+}
+
+// openSession is session with the heartbeat of each step given by the caller.
+func (b *Browser) openSession(ctx context.Context, accountID string, heartbeat func(step string)) (*driver.Session, error) {
 	acct, err := b.Store.PortalAccount(ctx, accountID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeMisconfigured, nil)
@@ -57,7 +69,7 @@ func (b *Browser) session(ctx context.Context, accountID string) (*driver.Sessio
 		return nil, temporal.NewNonRetryableApplicationError("portal account "+accountID+": cannot read credentials: "+err.Error(), ErrTypeMisconfigured, nil)
 	}
 	onStep := func(step string) {
-		activity.RecordHeartbeat(ctx, step)
+		heartbeat(step)
 		activity.GetLogger(ctx).Debug("portal step", "account", accountID, "step", step)
 	}
 	return b.Driver.Open(ctx, driver.Account{ID: accountID, BaseURL: acct.BaseURL, Portal: def, Credentials: creds}, onStep)
@@ -92,9 +104,9 @@ func (b *Browser) SaveDraft(ctx context.Context, invoiceID string) (DraftResult,
 	if err != nil {
 		return DraftResult{}, portalError(err)
 	}
-	if found && existing.PONumber != "" && !samePO(existing.PONumber, inv.PONumber) {
+	if found && existing.PONumber != "" && !samePO(existing.PONumber, portalPO(inv)) {
 		msg := fmt.Sprintf("invoice number %s is already used in the portal by an invoice on %s (%s, portal id %s); this invoice bills %s: it needs another number",
-			d.Number, poRef(existing.PONumber), existing.PortalStatus, existing.PortalID, poRef(inv.PONumber))
+			d.Number, poRef(existing.PONumber), existing.PortalStatus, existing.PortalID, poRef(portalPO(inv)))
 		b.recordNumberCheck(ctx, invoiceID, false, msg)
 		return DraftResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypeNumberUsed, nil)
 	}
@@ -178,7 +190,7 @@ func (b *Browser) keepDraftEvidence(ctx context.Context, s *driver.Session, invo
 // zero are left out (not billed) after a drop_zero_lines fix.
 func draftOf(inv store.Invoice, attachment []byte) portal.Draft {
 	d := portal.Draft{
-		Number: inv.PortalNumber, PONumber: inv.PONumber, Date: inv.PortalDate, TaxRate: inv.TaxRate, Note: inv.Note,
+		Number: inv.PortalNumber, PONumber: portalPO(inv), Date: inv.PortalDate, TaxRate: inv.TaxRate, Note: inv.Note,
 		RemitTo: inv.RemitTo, TaxReference: inv.TaxReference,
 		ExpectedTotal: inv.Total, AttachmentName: inv.AttachmentName, Attachment: attachment,
 	}
@@ -250,35 +262,157 @@ func (b *Browser) FetchPurchaseOrder(ctx context.Context, accountID, poNumber st
 	return true, nil
 }
 
-// SyncResult counts what a PO sync read and changed.
+// SyncResult is what a PO sync read and changed.
 type SyncResult struct {
-	Pages   int
-	POs     int
+	RunID string
+	// Mode is store.SyncFull (the whole PO list) or store.SyncChanged (only what the portal says changed
+	// since the last sync).
+	Mode string
+	// Pages and POs are the list pages and rows the sync stored, resumed pages included.
+	Pages int
+	POs   int
+	// Details counts the PO pages read for lines: new POs and POs whose total, currency or status changed.
+	Details int
+	// Changed counts the POs that were new or changed (header or lines).
 	Changed int
+	// ResumedAt is the page a retried attempt went on from (0: the run started in this attempt).
+	ResumedAt int `json:",omitempty"`
 }
 
-// SyncPurchaseOrders pulls every PO of the account, with lines, into PostgreSQL page by page. Its
-// heartbeat details carry the progress so far.
+// SyncProgress is the heartbeat detail of a PO sync (visible in the Temporal UI on the pending activity): the
+// run, the pages and rows it has stored, and the portal step under way. A retried attempt reads it back
+// (activity.GetHeartbeatDetails) and goes on with the same run at page PagesDone+1.
+type SyncProgress struct {
+	RunID     string
+	PagesDone int
+	RowsDone  int
+	Step      string `json:",omitempty"`
+}
+
+// Defaults of the PO sync's schedule of full and changed-only syncs.
+const (
+	// DefaultSyncOverlap is how far before the last sync's start a changed-only sync asks from, for the
+	// clocks of the portal and the worker to differ and for changes made while that sync ran.
+	DefaultSyncOverlap = 5 * time.Minute
+	// DefaultFullSyncEvery is how often a sync reads the whole list even where the portal lists changes: a
+	// portal's change filter may miss what it does not count as a change.
+	DefaultFullSyncEvery = 7 * 24 * time.Hour
+)
+
+// SyncPurchaseOrders pulls the account's POs into PostgreSQL as one sync run (store.SyncRun). The first
+// sync reads every PO, open and closed, page by page; later ones, where the portal definition has
+// po_list.changed_url, read only the POs changed since the last sync started (a full sync every
+// FullSyncEvery). Each list page is staged in PostgreSQL (with the lines of the POs that are new or whose
+// total, currency or status changed: the lines of other POs are kept, not read) and the heartbeat records
+// {RunID, PagesDone, RowsDone}; at the end one transaction merges the run into purchase_orders, so nobody
+// sees half a sync. A retried attempt continues the same run at its next page.
 func (b *Browser) SyncPurchaseOrders(ctx context.Context, accountID string) (SyncResult, error) {
-	s, err := b.session(ctx, accountID)
+	info := activity.GetInfo(ctx)
+	key := info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + info.ActivityID
+	var hb SyncProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &hb); err != nil {
+			hb = SyncProgress{} // not ours (an older worker's step name): find the run by the activity's identity
+		}
+	}
+	run, found, err := b.Store.ResumeSyncRun(ctx, accountID, hb.RunID, key)
+	if err != nil {
+		return SyncResult{}, err
+	}
+	if found && run.Status == store.SyncFinished {
+		return syncResult(run, 0), nil // merged by an attempt that died before reporting it
+	}
+	log := activity.GetLogger(ctx)
+	progress := SyncProgress{RunID: run.ID, PagesDone: run.PagesDone, RowsDone: run.RowsDone}
+	s, err := b.openSession(ctx, accountID, func(step string) {
+		p := progress
+		p.Step = step
+		activity.RecordHeartbeat(ctx, p)
+	})
 	if err != nil {
 		return SyncResult{}, err
 	}
 	defer s.Close()
-	var res SyncResult
-	err = s.ListPurchaseOrders(true, func(page int, pos []portal.PurchaseOrder) error {
-		n, err := b.Store.UpsertPurchaseOrders(ctx, accountID, pos)
+	resumedAt := 0
+	if found {
+		resumedAt = run.PagesDone + 1
+		log.Info("resuming PO sync", "account", accountID, "run", run.ID, "page", resumedAt, "rows", run.RowsDone)
+	} else {
+		mode, since, err := b.syncMode(ctx, s, accountID)
+		if err != nil {
+			return SyncResult{}, err
+		}
+		if run, err = b.Store.BeginSyncRun(ctx, accountID, key, mode, since); err != nil {
+			return SyncResult{}, err
+		}
+	}
+	progress = SyncProgress{RunID: run.ID, PagesDone: run.PagesDone, RowsDone: run.RowsDone}
+	activity.RecordHeartbeat(ctx, progress)
+	opts := driver.ListOptions{StartPage: run.PagesDone + 1, Lines: b.linesToRead(ctx, accountID)}
+	if run.Mode == store.SyncChanged {
+		opts.Since = run.Since
+	}
+	err = s.ListPurchaseOrders(opts, func(page int, pos []portal.PurchaseOrder) error {
+		staged, err := b.Store.StageSyncPage(ctx, run.ID, page, pos)
 		if err != nil {
 			return err
 		}
-		res.Pages, res.POs, res.Changed = page, res.POs+len(pos), res.Changed+n
-		activity.RecordHeartbeat(ctx, res)
+		run = staged
+		progress = SyncProgress{RunID: run.ID, PagesDone: run.PagesDone, RowsDone: run.RowsDone}
+		activity.RecordHeartbeat(ctx, progress)
 		return nil
 	})
 	if err != nil {
-		return res, portalError(err)
+		return syncResult(run, resumedAt), portalError(err)
 	}
-	return res, nil
+	if run, err = b.Store.FinishSyncRun(ctx, run.ID); err != nil {
+		return syncResult(run, resumedAt), err
+	}
+	log.Info("PO sync finished", "account", accountID, "run", run.ID, "mode", run.Mode, "pages", run.PagesDone,
+		"rows", run.RowsDone, "details", run.DetailsRead, "changed", run.Changed)
+	return syncResult(run, resumedAt), nil
+}
+
+func syncResult(r store.SyncRun, resumedAt int) SyncResult {
+	return SyncResult{RunID: r.ID, Mode: r.Mode, Pages: r.PagesDone, POs: r.RowsDone, Details: r.DetailsRead, Changed: r.Changed, ResumedAt: resumedAt}
+}
+
+// syncMode decides between a full sync and one of only the POs changed since the last sync started.
+func (b *Browser) syncMode(ctx context.Context, s *driver.Session, accountID string) (string, time.Time, error) {
+	if !s.ListsChanged() {
+		return store.SyncFull, time.Time{}, nil
+	}
+	last, lastFull, err := b.Store.LastSyncStarts(ctx, accountID)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	every := cmp.Or(b.FullSyncEvery, DefaultFullSyncEvery)
+	if last.IsZero() || lastFull.IsZero() || time.Since(lastFull) >= every {
+		return store.SyncFull, time.Time{}, nil
+	}
+	return store.SyncChanged, last.Add(-cmp.Or(b.SyncOverlap, DefaultSyncOverlap)), nil
+}
+
+// linesToRead picks, per list page, the POs whose page a sync opens for lines: POs it does not have (or has
+// no lines of), and POs whose total, currency or status differ from the stored copy. A PO whose lines
+// changed shows another total; the lines of every other PO are kept as stored, at no page load.
+func (b *Browser) linesToRead(ctx context.Context, accountID string) func(int, []portal.PurchaseOrder) ([]bool, error) {
+	return func(_ int, pos []portal.PurchaseOrder) ([]bool, error) {
+		numbers := make([]string, len(pos))
+		for i, po := range pos {
+			numbers[i] = po.Number
+		}
+		stored, err := b.Store.PurchaseOrderHeaders(ctx, accountID, numbers)
+		if err != nil {
+			return nil, err
+		}
+		want := make([]bool, len(pos))
+		for i, po := range pos {
+			h, ok := stored[po.Number]
+			want[i] = !ok || !h.HasLines || h.Currency != po.Currency || !h.Total.Equal(po.Total) || h.Status != po.Status
+		}
+		return want, nil
+	}
 }
 
 // portalError turns the driver's named errors into Temporal errors: what a retry cannot fix (a refused

@@ -151,7 +151,7 @@ func (a *Activities) CheckInvoice(ctx context.Context, invoiceID string) (CheckR
 	}
 	var po *portal.PurchaseOrder
 	if strings.TrimSpace(inv.PONumber) != "" {
-		p, err := a.Store.PurchaseOrder(ctx, inv.AccountID, inv.PONumber)
+		p, err := a.Store.PurchaseOrder(ctx, inv.AccountID, portalPO(inv))
 		switch {
 		case err == nil:
 			po = &p

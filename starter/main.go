@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -38,9 +39,10 @@ Commands:
                                    resubmit (after fixing the ERP data, or with the given corrections),
                                    void it, or give up on it
   state <invoice-id>               show an invoice's stage, checks, evidence and portal status
-  schedules [ensure|trigger|pause|unpause] [account-id]
+  schedules [ensure|trigger|pause|unpause|runs] [account-id]
                                    create or update the PO-sync schedule of every portal account (ensure),
-                                   or run, pause, unpause one account's sync
+                                   or run, pause, unpause one account's sync, or list its latest syncs
+                                   with their progress (runs)
 
 Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, PORTICO_DATABASE_URL (see README).
 Run "starter <command> -h" for a command's flags.
@@ -163,14 +165,14 @@ func run(ctx context.Context, cmd string, args []string) error {
 		return nil
 	case "schedules":
 		fs.Usage = func() {
-			fmt.Fprintln(os.Stderr, "Usage: starter schedules [ensure|trigger <account>|pause <account>|unpause <account>]")
+			fmt.Fprintln(os.Stderr, "Usage: starter schedules [ensure|trigger <account>|pause <account>|unpause <account>|runs <account>]")
 		}
 		_ = fs.Parse(args)
 		action := "ensure"
 		if fs.NArg() > 0 {
 			action = fs.Arg(0)
 		}
-		c, st, err := connect(ctx, cfg, action == "ensure")
+		c, st, err := connect(ctx, cfg, action == "ensure" || action == "runs")
 		if err != nil {
 			return err
 		}
@@ -197,6 +199,18 @@ func run(ctx context.Context, cmd string, args []string) error {
 			return fmt.Errorf("schedules %s needs a portal account ID", action)
 		}
 		acct := fs.Arg(1)
+		if action == "runs" {
+			runs, err := st.SyncRuns(ctx, acct, 10)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%-36s  %-9s  %-7s  %-20s  %5s  %7s  %7s  %7s  %s\n", "run", "status", "mode", "started", "pages", "rows", "details", "changed", "updated")
+			for _, r := range runs {
+				fmt.Printf("%-36s  %-9s  %-7s  %-20s  %5d  %7d  %7d  %7d  %s\n", r.ID, r.Status, r.Mode, r.StartedAt.UTC().Format(time.DateTime),
+					r.PagesDone, r.RowsDone, r.DetailsRead, r.Changed, r.UpdatedAt.UTC().Format(time.DateTime))
+			}
+			return nil
+		}
 		switch action {
 		case "trigger":
 			err = schedules.Trigger(ctx, c, acct)

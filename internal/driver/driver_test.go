@@ -150,7 +150,7 @@ func TestListPurchaseOrdersPagesAndReadsLines(t *testing.T) {
 		s := f.session(t)
 		var pages []int
 		var all []portal.PurchaseOrder
-		err := s.ListPurchaseOrders(true, func(page int, pos []portal.PurchaseOrder) error {
+		err := s.ListPurchaseOrders(driver.ListOptions{Lines: driver.AllLines}, func(page int, pos []portal.PurchaseOrder) error {
 			pages = append(pages, page)
 			all = append(all, pos...)
 			return nil
@@ -177,6 +177,60 @@ func TestListPurchaseOrdersPagesAndReadsLines(t *testing.T) {
 		}
 		if f.drv.Stats().Logins != 1 {
 			t.Fatalf("logins = %d", f.drv.Stats().Logins)
+		}
+	})
+}
+
+// TestListPurchaseOrdersResumesFiltersAndReadsOnlyWantedLines: a list read can start at a later page (a
+// resumed sync), ask the portal for only the POs changed since a time (po_list.changed_url), and opens only
+// the PO pages the caller asks for.
+func TestListPurchaseOrdersResumesFiltersAndReadsOnlyWantedLines(t *testing.T) {
+	eachFlavor(t, func(t *testing.T, f *fixture) {
+		s := f.session(t)
+		if !s.ListsChanged() {
+			t.Fatal("the built-in definition has no changed_url")
+		}
+		// Log in first, so page loads below count list and PO pages only.
+		if err := s.ListPurchaseOrders(driver.ListOptions{}, func(int, []portal.PurchaseOrder) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		loads := f.drv.Stats().PageLoads
+		var pages []int
+		var got []portal.PurchaseOrder
+		err := s.ListPurchaseOrders(driver.ListOptions{StartPage: 2, Lines: driver.AllLines}, func(page int, pos []portal.PurchaseOrder) error {
+			pages = append(pages, page)
+			got = append(got, pos...)
+			return nil
+		})
+		if err != nil || len(pages) != 1 || pages[0] != 2 || len(got) != 1 || got[0].Number != "PO-1003" || len(got[0].Lines) != 1 {
+			t.Fatalf("from page 2: pages %v, %+v, %v", pages, got, err)
+		}
+		if n := f.drv.Stats().PageLoads - loads; n != 2 {
+			t.Fatalf("page 2 with its one PO cost %d page loads, want 2", n)
+		}
+
+		// Only PO-1002 changes after `since`.
+		since := time.Now()
+		time.Sleep(5 * time.Millisecond)
+		changed := simulator.PO{Number: "PO-1002", BuyerEntity: "Acme Corp", OrderDate: time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC), Currency: "USD", PaymentTerms: "Net 45",
+			Lines: []simulator.POLine{{LineNo: 1, PartNumber: "W-1", Description: "Washer", Quantity: dec("20"), UOM: "EA", UnitPrice: dec("1.00")}}}
+		if err := f.sim.AddPurchaseOrders(user, []simulator.PO{changed}); err != nil {
+			t.Fatal(err)
+		}
+		loads = f.drv.Stats().PageLoads
+		got = nil
+		var asked []string
+		err = s.ListPurchaseOrders(driver.ListOptions{Since: since, Lines: func(_ int, pos []portal.PurchaseOrder) ([]bool, error) {
+			for _, po := range pos {
+				asked = append(asked, po.Number)
+			}
+			return []bool{false}, nil // keep the stored lines
+		}}, func(_ int, pos []portal.PurchaseOrder) error { got = append(got, pos...); return nil })
+		if err != nil || len(got) != 1 || got[0].Number != "PO-1002" || !got[0].Total.Equal(dec("20")) || got[0].Lines != nil || len(asked) != 1 {
+			t.Fatalf("changed since: %+v asked %v, %v", got, asked, err)
+		}
+		if n := f.drv.Stats().PageLoads - loads; n != 1 {
+			t.Fatalf("the changed-only list cost %d page loads, want 1 (no PO page)", n)
 		}
 	})
 }

@@ -38,7 +38,7 @@ func TestCosmeticRedesignNeedsNoDefinitionEdit(t *testing.T) {
 		inject(t, f, simulator.Fault{Kind: "drift", Drift: &simulator.Drift{Cosmetic: true}})
 		s := f.session(t)
 		n := 0
-		if err := s.ListPurchaseOrders(false, func(_ int, pos []portal.PurchaseOrder) error { n += len(pos); return nil }); err != nil || n != 3 {
+		if err := s.ListPurchaseOrders(driver.ListOptions{}, func(_ int, pos []portal.PurchaseOrder) error { n += len(pos); return nil }); err != nil || n != 3 {
 			t.Fatalf("list: %d POs, %v", n, err)
 		}
 		inv, err := s.CreateDraft(draft("INV-C1"))

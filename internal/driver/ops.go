@@ -6,6 +6,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/shopspring/decimal"
@@ -14,15 +15,43 @@ import (
 	"portico/internal/portaldef"
 )
 
-// ListPurchaseOrders pages through the portal's PO list and hands each page to fn, with lines read from
-// each PO's page when withLines is set. fn runs before the next page loads, so a caller that stores each
-// page keeps what it has if a later page fails.
-func (s *Session) ListPurchaseOrders(withLines bool, fn func(page int, pos []portal.PurchaseOrder) error) error {
+// ListOptions says which part of a portal's PO list to read, and which POs to open for their lines.
+type ListOptions struct {
+	// StartPage is the first list page to read (default 1): a resumed sync goes on after its last stored page.
+	StartPage int
+	// Since, when set and the definition has po_list.changed_url, lists only the POs the portal says changed
+	// since then; otherwise the whole list (po_list.url) is read.
+	Since time.Time
+	// Lines decides after each list page which of its POs to open for their lines: want[i] reads pos[i]'s
+	// page. Nil opens none (Lines stays nil: header only); AllLines opens every one.
+	Lines func(page int, pos []portal.PurchaseOrder) (want []bool, err error)
+}
+
+// AllLines reads the lines of every listed PO.
+func AllLines(_ int, pos []portal.PurchaseOrder) ([]bool, error) {
+	want := make([]bool, len(pos))
+	for i := range want {
+		want[i] = true
+	}
+	return want, nil
+}
+
+// ListsChanged reports whether the portal can list only the POs changed since a time (po_list.changed_url).
+func (s *Session) ListsChanged() bool { return s.def.POList.ChangedURL != "" }
+
+// ListPurchaseOrders pages through the portal's PO list from opts.StartPage and hands each page to fn, with
+// the lines opts.Lines asked for read from each PO's page. fn runs before the next page loads, so a caller
+// that stores each page keeps what it has if a later page fails, and can resume at the page after it.
+func (s *Session) ListPurchaseOrders(opts ListOptions, fn func(page int, pos []portal.PurchaseOrder) error) error {
 	t := s.def.POList
-	for page := 1; ; page++ {
+	listURL, since := t.URL, ""
+	if !opts.Since.IsZero() && t.ChangedURL != "" {
+		listURL, since = t.ChangedURL, opts.Since.UTC().Format(time.RFC3339Nano)
+	}
+	for page := max(opts.StartPage, 1); ; page++ {
 		step := fmt.Sprintf("list POs page %d", page)
-		vars := map[string]string{"page": strconv.Itoa(page), "search": ""}
-		if _, err := s.open(step, t.URL, vars); err != nil {
+		vars := map[string]string{"page": strconv.Itoa(page), "search": "", "since": since}
+		if _, err := s.open(step, listURL, vars); err != nil {
 			return err
 		}
 		rows, err := s.readTable(step, t.Table, vars, colList(t.Columns))
@@ -43,10 +72,20 @@ func (s *Session) ListPurchaseOrders(withLines bool, fn func(page int, pos []por
 			}
 			pos = append(pos, po)
 		}
-		if withLines {
+		if opts.Lines != nil && len(pos) > 0 {
+			want, err := opts.Lines(page, pos)
+			if err != nil {
+				return err
+			}
 			for i := range pos {
+				if i >= len(want) || !want[i] {
+					continue
+				}
 				if pos[i].Lines, err = s.poLines(pos[i].Number); err != nil {
 					return err
+				}
+				if pos[i].Lines == nil {
+					pos[i].Lines = []portal.POLine{} // read, and empty
 				}
 			}
 		}

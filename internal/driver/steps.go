@@ -81,6 +81,7 @@ func (s *Session) navigate(step, path string) (int64, error) {
 	ctx, cancel := s.stepCtx()
 	defer cancel()
 	s.d.pageLoads.Add(1)
+	errsBefore, _, _ := s.net.snapshot()
 	resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(s.url(path)))
 	if err != nil {
 		return 0, s.stepErr(step, err)
@@ -92,7 +93,14 @@ func (s *Session) navigate(step, path string) (int64, error) {
 	if status >= 500 {
 		return status, s.unavailable(step, fmt.Sprintf("HTTP %d", status))
 	}
-	return status, s.settle(step)
+	if err := s.settle(step); err != nil {
+		return status, err
+	}
+	// A single-page app loads its data by XHR: a 5xx there is the portal being down, not a layout change.
+	if errsAfter, last, _ := s.net.snapshot(); errsAfter > errsBefore {
+		return status, s.unavailable(step, last)
+	}
+	return status, nil
 }
 
 // unavailable is the retryable outage error, naming what the portal said.

@@ -17,6 +17,7 @@ import (
 
 	"log/slog"
 
+	"portico/activities"
 	"portico/internal/config"
 	"portico/internal/demo"
 	"portico/internal/devstack"
@@ -253,21 +254,63 @@ func TestScheduledPOSyncPullsEveryPO(t *testing.T) {
 	if err := schedules.Trigger(ctx, s.client, demo.AccountID); err != nil {
 		t.Fatal(err)
 	}
-	for ctx.Err() == nil {
-		n, err := s.store.CountPurchaseOrders(ctx, demo.AccountID)
+	first := waitSync(t, ctx, s, 1)
+	// The first sync reads everything: the list page and each PO's page; all 4 POs appear at once.
+	if first.Mode != "full" || first.Pages != 1 || first.POs != 4 || first.Details != 4 || first.Changed != 4 {
+		t.Fatalf("first sync %+v", first)
+	}
+	if n, err := s.store.CountPurchaseOrders(ctx, demo.AccountID); err != nil || n != 4 {
+		t.Fatalf("%d POs synced, %v", n, err)
+	}
+	po, err := s.store.PurchaseOrder(ctx, demo.AccountID, "PO-4500014")
+	if err != nil || len(po.Lines) != 2 || po.BuyerEntity != "Acme Corp Europe" {
+		t.Fatalf("synced PO: %+v %v", po, err)
+	}
+	// The next sync asks the portal only for what changed (coupa-sim has po_list.changed_url) and, nothing
+	// having changed, opens no PO page and changes nothing.
+	if err := schedules.Trigger(ctx, s.client, demo.AccountID); err != nil {
+		t.Fatal(err)
+	}
+	second := waitSync(t, ctx, s, 2)
+	if second.Mode != "changed" || second.Details != 0 || second.Changed != 0 {
+		t.Fatalf("second sync %+v", second)
+	}
+}
+
+// waitSync waits for the n-th PO sync workflow the account's schedule started to finish, and checks that the
+// workflow shows its result (query and current details) and that po_sync_runs has it.
+func waitSync(t *testing.T, ctx context.Context, s *stack, n int) activities.SyncResult {
+	t.Helper()
+	h := s.client.ScheduleClient().GetHandle(ctx, workflows.POSyncScheduleID(demo.AccountID))
+	var wfID, runID string
+	for ctx.Err() == nil && wfID == "" {
+		desc, err := h.Describe(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == 4 {
-			po, err := s.store.PurchaseOrder(ctx, demo.AccountID, "PO-4500014")
-			if err != nil || len(po.Lines) != 2 || po.BuyerEntity != "Acme Corp Europe" {
-				t.Fatalf("synced PO: %+v %v", po, err)
-			}
-			return
+		if acts := desc.Info.RecentActions; len(acts) >= n && acts[n-1].StartWorkflowResult != nil {
+			wfID, runID = acts[n-1].StartWorkflowResult.WorkflowID, acts[n-1].StartWorkflowResult.FirstExecutionRunID
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatal("the triggered sync never stored the 4 POs")
+	var res activities.SyncResult
+	if err := s.client.GetWorkflow(ctx, wfID, runID).Get(ctx, &res); err != nil {
+		dump(t, s.client, wfID)
+		t.Fatalf("sync %d: %v", n, err)
+	}
+	v, err := s.client.QueryWorkflow(ctx, wfID, runID, workflows.POSyncQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state workflows.POSyncState
+	if err := v.Get(&state); err != nil || state.Status != "done" || state.Result.RunID != res.RunID {
+		t.Fatalf("query: %+v %v", state, err)
+	}
+	runs, err := s.store.SyncRuns(ctx, demo.AccountID, 1)
+	if err != nil || len(runs) != 1 || runs[0].ID != res.RunID || runs[0].Status != "finished" || runs[0].Changed != res.Changed {
+		t.Fatalf("po_sync_runs %+v %v (result %+v)", runs, err, res)
+	}
+	return res
 }
 
 // recordHistory saves the workflow's history for the replay tests when PORTICO_RECORD_HISTORY is set.

@@ -166,8 +166,12 @@ type TableRead struct {
 	// URL of page {{page}} of the list; {{search}} is set when looking for one record.
 	URL string `json:"url"`
 	// SearchURL finds one record by {{search}}; default URL.
-	SearchURL string  `json:"search_url,omitempty"`
-	Table     Locator `json:"table"`
+	SearchURL string `json:"search_url,omitempty"`
+	// ChangedURL (po_list only, optional) is page {{page}} of the list of POs changed since {{since}} (RFC 3339,
+	// UTC), for portals that can filter by last change. Syncs after the first full one use it, so that a sync
+	// reads what changed instead of the whole history.
+	ChangedURL string  `json:"changed_url,omitempty"`
+	Table      Locator `json:"table"`
 	// Columns maps Portico's field names to the portal's column headers.
 	Columns map[string]string `json:"columns"`
 	// Next is the control that is present (and enabled) when there is a next page.
@@ -285,6 +289,18 @@ func (d *Definition) validate() error {
 	}
 	checkSteps(bad, "login.totp.steps", d.Login.TOTP.Steps, true)
 	checkTable(bad, "po_list", d.POList, poListFields)
+	if d.POList.ChangedURL != "" {
+		if !usesVar(d.POList.ChangedURL, "since") {
+			bad("po_list.changed_url", "must use {{since}}, the time since which the portal lists changed POs")
+		}
+		if !d.POList.Next.IsZero() && !usesVar(d.POList.ChangedURL, "page") {
+			bad("po_list.changed_url", "must use {{page}}: the list is paged (po_list.next is set)")
+		}
+		checkVars(bad, "po_list.changed_url", d.POList.ChangedURL, "since", "page")
+	}
+	if !d.POList.Next.IsZero() && !usesVar(d.POList.URL, "page") {
+		bad("po_list.url", "must use {{page}}: the list is paged (po_list.next is set), and a sync resumes at a page")
+	}
 	if d.PO.URL == "" {
 		bad("po.url", "required")
 	}
@@ -296,6 +312,9 @@ func (d *Definition) validate() error {
 		bad("po.create_invoice", "locate the Create Invoice action")
 	}
 	checkTable(bad, "invoice_list", d.InvoiceList, invListFields)
+	if d.InvoiceList.ChangedURL != "" {
+		bad("invoice_list.changed_url", "only po_list has a changed_url")
+	}
 	if d.Invoice.URL == "" {
 		bad("invoice.url", "required")
 	}
@@ -369,6 +388,27 @@ func checkSteps(bad func(string, string, ...any), field string, steps []Step, re
 			if _, err := regexp.Compile(s.Wait.URL); err != nil {
 				bad(f+".wait.url", "%v", err)
 			}
+		}
+	}
+}
+
+var varRE = regexp.MustCompile(`\{\{\s*([a-z_]+)\s*\}\}`)
+
+// usesVar reports whether a template uses {{name}}.
+func usesVar(tmpl, name string) bool {
+	for _, m := range varRE.FindAllStringSubmatch(tmpl, -1) {
+		if m[1] == name {
+			return true
+		}
+	}
+	return false
+}
+
+// checkVars refuses variables a template cannot be given.
+func checkVars(bad func(string, string, ...any), field, tmpl string, allowed ...string) {
+	for _, m := range varRE.FindAllStringSubmatch(tmpl, -1) {
+		if !slices.Contains(allowed, m[1]) {
+			bad(field, "{{%s}} is not available here (want %v)", m[1], allowed)
 		}
 	}
 }

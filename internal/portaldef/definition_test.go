@@ -39,6 +39,11 @@ func TestBuiltinsParse(t *testing.T) {
 			t.Fatalf("%s: %+v", n, d)
 		}
 	}
+	for _, n := range []string{"coupa-sim", "ariba-sim"} {
+		if d, _ := reg.Lookup(n); d.POList.ChangedURL == "" {
+			t.Errorf("%s lists no changed POs (po_list.changed_url)", n)
+		}
+	}
 	if _, err := reg.Lookup("no-such-portal"); !errors.Is(err, portaldef.ErrUnknownPortal) {
 		t.Fatalf("unknown portal: %v", err)
 	}
@@ -71,6 +76,11 @@ func TestBadDefinitionsNameTheField(t *testing.T) {
 		{"missing column", "    remaining: Remaining\n", "", "po_list.columns.remaining"},
 		{"bad wait url", "wait: {success: Draft saved}", "wait: {url: \"([\"}", "wait.url"},
 		{"bad name", "name: coupa-sim", "name: Coupa Sim", "name:"},
+		{"changed list without since", "changed_url: /pos?updated_since={{since}}&page={{page}}", "changed_url: /pos?page={{page}}", "po_list.changed_url: must use {{since}}"},
+		{"paged changed list without page", "changed_url: /pos?updated_since={{since}}&page={{page}}", "changed_url: /pos?updated_since={{since}}", "po_list.changed_url: must use {{page}}"},
+		{"changed list with another variable", "changed_url: /pos?updated_since={{since}}&page={{page}}", "changed_url: /pos?updated_since={{since}}&page={{page}}&q={{search}}", "{{search}} is not available"},
+		{"paged list without page", "url: /pos?page={{page}}", "url: /pos", "po_list.url: must use {{page}}"},
+		{"changed invoice list", "search_url: /invoices?q={{search}}", "search_url: /invoices?q={{search}}\n  changed_url: /invoices?since={{since}}", "invoice_list.changed_url"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

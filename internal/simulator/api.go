@@ -92,7 +92,8 @@ func (s *Server) Unlock(username string) error {
 
 // AddPurchaseOrders gives username the POs, replacing any PO with the same
 // number. Invoices already raised against a replaced PO stay and keep
-// counting toward its balance.
+// counting toward its balance. A PO without UpdatedAt is updated now, unless it
+// replaces an identical PO, which keeps its time.
 func (s *Server) AddPurchaseOrders(username string, pos []PO) error {
 	clean := make([]*PO, 0, len(pos))
 	for i, po := range pos {
@@ -110,10 +111,45 @@ func (s *Server) AddPurchaseOrders(username string, pos []PO) error {
 	if s.pos[username] == nil {
 		s.pos[username] = map[string]*PO{}
 	}
+	now := s.now()
 	for _, p := range clean {
+		if p.UpdatedAt.IsZero() {
+			p.UpdatedAt = now
+			if cur := s.pos[username][p.Number]; cur != nil && samePO(cur, p) {
+				p.UpdatedAt = cur.UpdatedAt
+			}
+		}
 		s.pos[username][p.Number] = p
 	}
 	return s.persistLocked()
+}
+
+// samePO tells whether two POs are the same but for UpdatedAt.
+func samePO(a, b *PO) bool {
+	if a.Number != b.Number || a.BuyerEntity != b.BuyerEntity || !a.OrderDate.Equal(b.OrderDate) || a.Currency != b.Currency ||
+		a.PaymentTerms != b.PaymentTerms || a.Status != b.Status || len(a.Lines) != len(b.Lines) {
+		return false
+	}
+	for i, l := range a.Lines {
+		m := b.Lines[i]
+		if l.LineNo != m.LineNo || l.PartNumber != m.PartNumber || l.Description != m.Description || !l.Quantity.Equal(m.Quantity) ||
+			l.UOM != m.UOM || !l.UnitPrice.Equal(m.UnitPrice) {
+			return false
+		}
+	}
+	return true
+}
+
+// touchPOLocked marks the PO an invoice bills as changed now, when the invoice
+// started or stopped holding PO balance (its invoiced amount changed); s.mu
+// must be held.
+func (s *Server) touchPOLocked(inv *Invoice, consumedBefore bool) {
+	if inv.Status.consumesBalance() == consumedBefore {
+		return
+	}
+	if po := s.pos[inv.Supplier][inv.PONumber]; po != nil {
+		po.UpdatedAt = s.now()
+	}
 }
 
 // validatePO checks a seeded PO and returns a private copy of it.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ariba_api.go is the JSON API the Ariba single-page app reads and writes:
@@ -59,6 +60,8 @@ type aribaPage struct {
 	Pages  int    `json:"pages"`
 	Total  int    `json:"total"`
 	Search string `json:"search"`
+	// UpdatedSince is the order list's changed-since filter (RFC 3339), when given.
+	UpdatedSince string `json:"updated_since,omitempty"`
 }
 
 // aribaPaginate cuts a list of n rows into pages of the rules' page size; s.mu must be held.
@@ -77,16 +80,18 @@ func (s *Server) aribaPaginate(n int, r *http.Request, search string) (start, en
 
 func (s *Server) aribaOrderList(w http.ResponseWriter, r *http.Request, sess *session) {
 	q := strings.TrimSpace(r.URL.Query().Get("search"))
+	since, err := parseSince(r.URL.Query().Get("updatedSince"))
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "updatedSince: "+err.Error())
+		return
+	}
 	s.mu.Lock()
 	invoiced := s.invoicedLocked(sess.username)
-	var matched []*PO
-	for _, po := range s.pos[sess.username] {
-		if q == "" || containsFold(po.Number, q) || containsFold(po.BuyerEntity, q) {
-			matched = append(matched, po)
-		}
-	}
-	slices.SortFunc(matched, func(a, b *PO) int { return cmp.Compare(a.Number, b.Number) })
+	matched := s.matchPOsLocked(sess.username, q, since)
 	start, end, pg := s.aribaPaginate(len(matched), r, q)
+	if !since.IsZero() {
+		pg.UpdatedSince = since.UTC().Format(time.RFC3339Nano)
+	}
 	rows := []aribaOrder{}
 	for _, po := range matched[start:end] {
 		rows = append(rows, newAribaOrder(po, ledgerFor(po, invoiced[po.Number])))

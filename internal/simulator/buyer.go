@@ -91,6 +91,7 @@ func (s *Server) buyerAction(id, action string, in buyerInput) (Invoice, error) 
 			fmt.Sprintf("invoice %s is %s; it cannot be %s", inv.ID, inv.Status, kind)}
 	}
 	detail := inv.ID
+	consumed := inv.Status.consumesBalance()
 	switch action {
 	case "approve":
 		inv.Status = StatusApproved
@@ -131,6 +132,7 @@ func (s *Server) buyerAction(id, action string, in buyerInput) (Invoice, error) 
 		inv.Status = StatusVoided
 	}
 	inv.UpdatedAt = s.now()
+	s.touchPOLocked(inv, consumed)
 	s.logLocked(kind, inv.Supplier, inv.Number, detail)
 	if err := s.persistLocked(); err != nil {
 		return Invoice{}, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"time"
 )
 
 func (s *Server) controlAddAccount(w http.ResponseWriter, r *http.Request) {
@@ -108,6 +109,7 @@ type poState struct {
 	Total        string   `json:"total"`
 	Invoiced     string   `json:"invoiced"`
 	Remaining    string   `json:"remaining"`
+	UpdatedAt    string   `json:"updated_at"`
 }
 
 func (s *Server) controlListPOs(w http.ResponseWriter, r *http.Request) {
@@ -127,6 +129,7 @@ func (s *Server) controlListPOs(w http.ResponseWriter, r *http.Request) {
 			Number: po.Number, BuyerEntity: po.BuyerEntity, OrderDate: formatDate(po.OrderDate),
 			Currency: po.Currency, PaymentTerms: po.PaymentTerms, Status: l.Status, Lines: slices.Clone(po.Lines),
 			Total: formatMoney(l.Total), Invoiced: formatMoney(l.Invoiced), Remaining: formatMoney(l.Remaining),
+			UpdatedAt: po.UpdatedAt.UTC().Format(time.RFC3339Nano),
 		})
 	}
 	s.mu.Unlock()

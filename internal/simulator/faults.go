@@ -48,6 +48,9 @@ type Fault struct {
 	Account string `json:"account,omitempty"` // supplier username of the request's session (or of a login POST)
 	Path    string `json:"path,omitempty"`    // path prefix, whole segments: "/pos" matches /pos and /pos/PO-1, not /posx
 	Method  string `json:"method,omitempty"`  // e.g. "GET" or "POST"; empty matches every method
+	// Query is URL query parameters the request must carry, url-encoded: "page=3" matches /pos?page=3 and
+	// /pos?updated_since=…&page=3, not /pos?page=30. Every pair must be present (a key may repeat).
+	Query string `json:"query,omitempty"`
 
 	Count int `json:"count,omitempty"` // affect this many matching requests, then expire; 0 = until cleared
 	After int `json:"after,omitempty"` // let the first After matching requests through untouched
@@ -204,6 +207,12 @@ func validateFault(f *Fault) error {
 			return fmt.Errorf("path %q is never faulted: /control, /buyer, /healthz and /static stay reachable", f.Path)
 		}
 	}
+	if f.Query != "" {
+		q, err := url.ParseQuery(f.Query)
+		if err != nil || len(q) == 0 {
+			return fmt.Errorf("query %q is not url-encoded key=value pairs", f.Query)
+		}
+	}
 	if f.Method != "" && !methodRE.MatchString(f.Method) {
 		return fmt.Errorf("method %q is not an HTTP method", f.Method)
 	}
@@ -242,8 +251,8 @@ func validateFault(f *Fault) error {
 		if f.Account == "" {
 			return errors.New("kill_session needs an account")
 		}
-		if f.Path != "" || f.Method != "" || f.Count != 0 || f.After != 0 {
-			return errors.New("kill_session acts once, at injection: path, method, count and after do not apply")
+		if f.Path != "" || f.Method != "" || f.Query != "" || f.Count != 0 || f.After != 0 {
+			return errors.New("kill_session acts once, at injection: path, method, query, count and after do not apply")
 		}
 		errs = append(errs, unused("ms", f.MS != 0), unused("status", f.Status != 0), unused("drift", f.Drift != nil))
 	case FaultDrift:
@@ -273,10 +282,24 @@ func hasPathPrefix(p, prefix string) bool {
 	return len(p) == len(prefix) || strings.HasSuffix(prefix, "/") || p[len(prefix)] == '/'
 }
 
-func (f *Fault) matches(account, method, path string) bool {
+func (f *Fault) matches(account string, r *http.Request) bool {
 	return (f.Account == "" || f.Account == account) &&
-		(f.Method == "" || f.Method == method) &&
-		(f.Path == "" || hasPathPrefix(path, f.Path))
+		(f.Method == "" || f.Method == r.Method) &&
+		(f.Path == "" || hasPathPrefix(r.URL.Path, f.Path)) &&
+		(f.Query == "" || hasQuery(r.URL.Query(), f.Query))
+}
+
+// hasQuery reports whether the request's query carries every pair of want (validated by validateFault).
+func hasQuery(got url.Values, want string) bool {
+	w, _ := url.ParseQuery(want)
+	for k, vs := range w {
+		for _, v := range vs {
+			if !slices.Contains(got[k], v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // takeLocked counts a matching request and tells whether the fault acts on
@@ -314,6 +337,7 @@ func (s *Server) serveWithFaults(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
+	s.recordRequest(r)
 	plan, ok := s.planFaults(r)
 	if !ok {
 		s.mux.ServeHTTP(w, r)
@@ -391,14 +415,14 @@ func (s *Server) planFaults(r *http.Request) (plan faultPlan, ok bool) {
 	// Snapshot: takeLocked may retire faults from the live list.
 	active := slices.Clone(s.faults.active)
 	for _, f := range active {
-		if f.Kind == FaultLatency && f.matches(account, r.Method, r.URL.Path) && s.takeLocked(f, account, r) {
+		if f.Kind == FaultLatency && f.matches(account, r) && s.takeLocked(f, account, r) {
 			plan.delay += time.Duration(f.MS) * time.Millisecond
 		}
 	}
 	for _, f := range active {
 		switch f.Kind {
 		case FaultError, FaultMaintenance, FaultHang:
-			if f.matches(account, r.Method, r.URL.Path) && s.takeLocked(f, account, r) {
+			if f.matches(account, r) && s.takeLocked(f, account, r) {
 				plan.answer = f.cloneRef()
 				if f.Kind == FaultHang {
 					plan.release = s.faults.releaseChanLocked(f.ID)
@@ -411,7 +435,7 @@ func (s *Server) planFaults(r *http.Request) (plan faultPlan, ok bool) {
 	}
 	if plan.answer == nil {
 		for _, f := range active {
-			if f.Kind == FaultDrift && f.matches(account, r.Method, r.URL.Path) {
+			if f.Kind == FaultDrift && f.matches(account, r) {
 				plan.drifts = append(plan.drifts, f)
 			}
 		}

@@ -193,7 +193,9 @@ func (s *Server) submitInvoiceLocked(username, id string) (*Invoice, error) {
 		return inv, &actionError{http.StatusConflict, msg}
 	}
 	now := s.now()
+	consumed := inv.Status.consumesBalance()
 	inv.Status, inv.SubmittedAt, inv.UpdatedAt = StatusPendingApproval, now, now
+	s.touchPOLocked(inv, consumed)
 	s.logLocked("submitted", username, inv.Number,
 		fmt.Sprintf("%s on PO %s, total %s %s", inv.ID, inv.PONumber, formatMoney(inv.Total), inv.Currency))
 	return inv, s.persistLocked()

@@ -55,6 +55,10 @@ type PO struct {
 	// are kept as seeded so that tests can set up POs that cannot be invoiced.
 	Status POStatus `json:"status"`
 	Lines  []POLine `json:"lines"`
+	// UpdatedAt is when the PO last changed as the supplier sees it: when it was seeded or changed, and when
+	// its invoiced amount changed (an invoice submitted, disputed or voided). The PO lists filter on it
+	// (updated_since). Zero when seeding means "now".
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 // POLine is one line of a purchase order.

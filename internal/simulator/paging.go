@@ -14,7 +14,8 @@ type pager struct {
 }
 
 // paginate clamps the requested page into range and returns the slice bounds
-// of that page and the links to its neighbours, which keep the search query.
+// of that page and the links to its neighbours, which keep the search query
+// and the updated_since filter.
 func paginate(total, size int, r url.Values, base string) (start, end int, p pager) {
 	pages := max(1, (total+size-1)/size)
 	page, err := strconv.Atoi(r.Get("page"))
@@ -26,8 +27,10 @@ func paginate(total, size int, r url.Values, base string) (start, end int, p pag
 	end = min(start+size, total)
 	link := func(n int) string {
 		v := url.Values{}
-		if q := strings.TrimSpace(r.Get("q")); q != "" {
-			v.Set("q", q)
+		for _, k := range []string{"q", "updated_since"} {
+			if q := strings.TrimSpace(r.Get(k)); q != "" {
+				v.Set(k, q)
+			}
 		}
 		v.Set("page", strconv.Itoa(n))
 		return base + "?" + v.Encode()

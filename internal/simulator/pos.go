@@ -2,10 +2,12 @@ package simulator
 
 import (
 	"cmp"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 )
@@ -76,24 +78,53 @@ func newPORow(po *PO, l ledger) poRow {
 
 type poListView struct {
 	Query string
+	Since string // the updated_since filter, as given
 	Rows  []poRow
 	Count int
 	Pager pager
 }
 
-func (s *Server) poList(w http.ResponseWriter, r *http.Request, sess *session) {
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	s.mu.Lock()
-	invoiced := s.invoicedLocked(sess.username)
+// parseSince reads the optional changed-since filter of a PO list (RFC 3339).
+func parseSince(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, e.g. 2026-01-02T15:04:05Z", v)
+	}
+	return t, nil
+}
+
+// matchPOsLocked returns username's POs that match the search q (number or buyer entity) and changed at or
+// after since (zero: any), by number; s.mu must be held.
+func (s *Server) matchPOsLocked(username, q string, since time.Time) []*PO {
 	var matched []*PO
-	for _, po := range s.pos[sess.username] {
-		if q == "" || containsFold(po.Number, q) || containsFold(po.BuyerEntity, q) {
+	for _, po := range s.pos[username] {
+		if (q == "" || containsFold(po.Number, q) || containsFold(po.BuyerEntity, q)) && (since.IsZero() || !po.UpdatedAt.Before(since)) {
 			matched = append(matched, po)
 		}
 	}
 	slices.SortFunc(matched, func(a, b *PO) int { return cmp.Compare(a.Number, b.Number) })
+	return matched
+}
+
+func (s *Server) poList(w http.ResponseWriter, r *http.Request, sess *session) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	since, err := parseSince(r.URL.Query().Get("updated_since"))
+	if err != nil {
+		s.renderUserError(w, sess, http.StatusBadRequest, "Invalid filter", "updated_since: "+err.Error(), "/pos")
+		return
+	}
+	s.mu.Lock()
+	invoiced := s.invoicedLocked(sess.username)
+	matched := s.matchPOsLocked(sess.username, q, since)
 	start, end, pg := paginate(len(matched), s.rulesLocked().PageSize, r.URL.Query(), "/pos")
 	view := poListView{Query: q, Count: len(matched), Pager: pg}
+	if !since.IsZero() {
+		view.Since = since.UTC().Format(time.RFC3339)
+	}
 	for _, po := range matched[start:end] {
 		view.Rows = append(view.Rows, newPORow(po, ledgerFor(po, invoiced[po.Number])))
 	}

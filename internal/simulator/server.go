@@ -66,6 +66,36 @@ type Server struct {
 	mfa      map[string]*mfaPending
 
 	faults faultSet // injected faults (faults.go), guarded by mu
+
+	requests []Request // the latest supplier requests (Requests), guarded by mu; not persisted
+}
+
+// Request is one supplier request the portal received: page loads and API calls, whatever answered them
+// (faults included). Control, buyer, health and static requests are not kept.
+type Request struct {
+	Method string
+	Path   string
+	Query  string // raw query
+}
+
+// maxRequests bounds the request log; older entries are dropped.
+const maxRequests = 200_000
+
+func (s *Server) recordRequest(r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.requests) >= maxRequests {
+		s.requests = append(s.requests[:0], s.requests[maxRequests/2:]...)
+	}
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery})
+}
+
+// Requests returns the supplier requests received since the portal started (the latest 100,000 at least),
+// oldest first, so that tests and benchmarks count what a driver cost the portal.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
 }
 
 // account is an Account plus the security state the portal keeps about it.

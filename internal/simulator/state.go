@@ -50,6 +50,9 @@ func (s *Server) load() error {
 	for user, pos := range st.PurchaseOrders {
 		m := map[string]*PO{}
 		for _, po := range pos {
+			if po.UpdatedAt.IsZero() {
+				po.UpdatedAt = s.now() // saved before POs kept their time of change
+			}
 			m[po.Number] = &po
 		}
 		s.pos[user] = m

@@ -39,6 +39,10 @@ type Invoice struct {
 	RemitTo       string    // the remit-to address to choose; empty leaves the portal's default
 	TaxReference  string    // a tax exemption reference; empty: not exempt
 	DropZeroLines bool      // lines with quantity zero are left out of the draft instead of keyed as 0
+	// PortalPONumber is the synced PO the invoice is keyed against: the PO it was matched to
+	// (invoice_po_matches: found after normalising, by balance or lines, or chosen by a person), else PONumber.
+	// An automatic match made for another ERP po_number than the current one no longer applies.
+	PortalPONumber string
 
 	// Written back by Portico.
 	Stage           string
@@ -93,12 +97,16 @@ func (s *Store) Invoice(ctx context.Context, id string) (Invoice, error) {
 	var updated *time.Time
 	var ov PortalOverrides
 	err := s.pool.QueryRow(ctx, `
-		SELECT id, customer_id, account_id, invoice_number, po_number, invoice_date, currency, tax_rate, total, note,
-		       attachment_name, payment_terms, portal_overrides, stage, portal_status, portal_invoice_id, status_reason, status_updated_at
-		FROM erp_invoices WHERE id = $1`, id).
+		SELECT e.id, e.customer_id, e.account_id, e.invoice_number, e.po_number, e.invoice_date, e.currency, e.tax_rate, e.total, e.note,
+		       e.attachment_name, e.payment_terms, e.portal_overrides, e.stage, e.portal_status, e.portal_invoice_id, e.status_reason,
+		       e.status_updated_at, coalesce(m.po_number, e.po_number)
+		FROM erp_invoices e
+		LEFT JOIN invoice_po_matches m ON m.invoice_id = e.id AND m.status = 'matched' AND m.po_number <> ''
+		      AND (m.rule = 'manual' OR m.erp_po_number = e.po_number)
+		WHERE e.id = $1`, id).
 		Scan(&inv.ID, &inv.CustomerID, &inv.AccountID, &inv.Number, &inv.PONumber, &inv.Date, &inv.Currency, &inv.TaxRate,
 			&inv.Total, &inv.Note, &inv.AttachmentName, &inv.PaymentTerms, &ov, &inv.Stage, &inv.PortalStatus, &inv.PortalInvoiceID,
-			&inv.StatusReason, &updated)
+			&inv.StatusReason, &updated, &inv.PortalPONumber)
 	if err != nil {
 		return inv, notFound(err, "invoice "+id)
 	}

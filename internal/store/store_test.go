@@ -23,7 +23,7 @@ var ctx = context.Background()
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
-func seedAccount(t *testing.T, st *store.Store) {
+func seedAccount(t testing.TB, st *store.Store) {
 	t.Helper()
 	if err := st.UpsertCustomer(ctx, store.Customer{ID: "acme", Name: "Acme Manufacturing", BuyerEntity: "Acme Corp"}); err != nil {
 		t.Fatal(err)

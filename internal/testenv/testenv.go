@@ -25,25 +25,37 @@ import (
 	"portico/internal/vault"
 )
 
-var adminDSN string
+var (
+	adminDSN string
+	pgErr    error // PostgreSQL could not start
+)
 
 // RunWithPostgres runs a test package's tests with a throwaway PostgreSQL cluster; call it from TestMain.
+// When PostgreSQL cannot start, tests that need it fail and benchmarks that need it skip (Database).
 func RunWithPostgres(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv: start PostgreSQL:", err)
-		return 1
+		pgErr = err
+		return m.Run()
 	}
 	defer pg.Stop()
 	adminDSN = pg.DSN()
 	return m.Run()
 }
 
-// Database creates an empty database for one test and returns its URL; it is dropped when the test ends.
+// Database creates an empty database for one test and returns its URL; it is dropped when the test ends. A
+// benchmark is skipped when PostgreSQL could not start; a test fails.
 func Database(t testing.TB) string {
 	t.Helper()
+	if pgErr != nil {
+		if _, bench := t.(*testing.B); bench {
+			t.Skipf("testenv: PostgreSQL did not start: %v", pgErr)
+		}
+		t.Fatalf("testenv: PostgreSQL did not start: %v", pgErr)
+	}
 	if adminDSN == "" {
 		t.Fatal("testenv: call testenv.RunWithPostgres from TestMain")
 	}
@@ -130,4 +142,38 @@ func Browser(t testing.TB) *browser.Browser {
 		t.Fatal(browserErr)
 	}
 	return sharedBr
+}
+
+// GeneratedAccountID is the portal account GeneratedPortal makes for the first generated supplier.
+const GeneratedAccountID = "gen-coupa"
+
+// GeneratedPortal serves a portal simulator (cfg picks the flavor and page size) seeded with
+// simulator.Generate(spec), and makes portal account GeneratedAccountID in the store for the first generated
+// supplier (its customer "gen-customer"), driven by the flavor's built-in definition.
+func GeneratedPortal(t testing.TB, st *store.Store, cfg simulator.Config, spec simulator.GenerateSpec) (*simulator.Server, string, simulator.Generated) {
+	t.Helper()
+	sim, err := simulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := simulator.Generate(spec)
+	if err := g.Seed(sim); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	if err := st.UpsertCustomer(ctx, store.Customer{ID: "gen-customer", Name: "Acme Manufacturing", BuyerEntity: "Acme Corp"}); err != nil {
+		t.Fatal(err)
+	}
+	portalName := "coupa-sim"
+	if cfg.Flavor == simulator.FlavorAriba {
+		portalName = "ariba-sim"
+	}
+	a := g.Accounts[0]
+	acct := store.PortalAccount{ID: GeneratedAccountID, CustomerID: "gen-customer", Portal: portalName, BaseURL: srv.URL, Username: a.Username, TimeZone: "UTC"}
+	if err := st.UpsertPortalAccount(ctx, acct, a.Password, a.TOTPSecret); err != nil {
+		t.Fatal(err)
+	}
+	return sim, srv.URL, g
 }

@@ -37,6 +37,8 @@ func run() error {
 	flavor := flag.String("flavor", simulator.FlavorCoupa, "portal flavor: coupa (server-rendered pages) or ariba (single-page app under /app)")
 	rulesPath := flag.String("rules", "", "JSON file with the buyer's portal rules (docs/simulator.md); "+
 		"its max_failed_logins and session_idle win over the flags; PUT /control/rules changes them at run time")
+	generate := flag.String("generate", "", "seed made-up suppliers and POs: accounts=N,pos=M[,seed=S] (M POs per account, deterministic from the seed; "+
+		"1–5 lines each, every PO status, several buyer entities and currencies)")
 	flag.Parse()
 
 	var rules simulator.Rules
@@ -52,6 +54,24 @@ func run() error {
 	})
 	if err != nil {
 		return err
+	}
+	if *generate != "" {
+		spec, err := simulator.ParseGenerateSpec(*generate)
+		if err != nil {
+			return err
+		}
+		g := simulator.Generate(spec)
+		if err := g.Seed(srv); err != nil {
+			return fmt.Errorf("generate: %w", err)
+		}
+		slog.Info("generated suppliers and purchase orders", "accounts", spec.Accounts, "pos_per_account", spec.POs, "seed", spec.Seed)
+		for i, a := range g.Accounts {
+			if i == 10 {
+				slog.Info("more generated accounts", "count", len(g.Accounts)-i, "usernames", "supplier-NNN")
+				break
+			}
+			slog.Info("generated account", "username", a.Username, "password", a.Password, "totp_secret", a.TOTPSecret, "supplier", a.Supplier)
+		}
 	}
 	// Listen before logging so the logged URL is the real one (e.g. with :0).
 	ln, err := net.Listen("tcp", *addr)

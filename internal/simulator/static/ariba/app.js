@@ -391,6 +391,7 @@
     var go = function (n) {
       var p = new URLSearchParams();
       if (data.search) p.set('search', data.search);
+      if (data.updated_since) p.set('updatedSince', data.updated_since);
       p.set('page', String(n));
       return function () { navigate(base + '?' + p.toString()); };
     };
@@ -404,7 +405,9 @@
     var p = new URLSearchParams();
     var page = params.get('page');
     var search = params.get('search');
+    var since = params.get('updatedSince');
     if (search) p.set('search', search);
+    if (since) p.set('updatedSince', since);
     if (page) p.set('page', page);
     var s = p.toString();
     return s ? '?' + s : '';
@@ -426,7 +429,7 @@
         nodes: [
           h('h1', null, 'Purchase Orders'),
           searchForm('sn-order-search', 'Search orders', d.search, '/app/orders'),
-          h('p', { class: 'sn-count' }, d.total === 1 ? '1 order' : d.total + ' orders'),
+          h('p', { class: 'sn-count' }, (d.total === 1 ? '1 order' : d.total + ' orders') + (d.updated_since ? ' changed since ' + d.updated_since : '')),
           table('Orders', ['Order Number', 'Customer', 'Date', 'Currency', 'Amount', 'Amount Invoiced', 'Amount Remaining', 'Order Status', 'Terms'], rows, [4, 5, 6]),
           rows.length ? null : h('p', { class: 'sn-empty' }, 'No orders found.'),
           pager(d, '/app/orders'),
