@@ -38,6 +38,8 @@ Commands:
                                    settle an invoice that needs attention (or had changes requested):
                                    resubmit (after fixing the ERP data, or with the given corrections),
                                    void it, or give up on it
+  matches [account-id] [-limit N]  list what matching left for a person: POs with no customer, and
+                                   invoices whose PO is ambiguous or not found, with the reasons
   state <invoice-id>               show an invoice's stage, checks, evidence and portal status
   schedules [ensure|trigger|pause|unpause|runs] [account-id]
                                    create or update the PO-sync schedule of every portal account (ensure),
@@ -145,6 +147,21 @@ func run(ctx context.Context, cmd string, args []string) error {
 		}
 		fmt.Printf("%s: %s sent by %s\n", workflows.InvoiceWorkflowID(id), *action, *by)
 		return nil
+	case "matches":
+		limit := fs.Int("limit", 50, "at most this many rows of each kind")
+		fs.Usage = func() {
+			fmt.Fprintln(os.Stderr, "Usage: starter matches [account-id] [-limit N]")
+			fs.PrintDefaults()
+		}
+		acct, rest := splitID(args)
+		_ = fs.Parse(rest)
+		c, st, err := connect(ctx, cfg, true)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		defer st.Close()
+		return erp.WriteMatchQueue(ctx, st, os.Stdout, acct, *limit)
 	case "state":
 		fs.Usage = func() { fmt.Fprintln(os.Stderr, "Usage: starter state <invoice-id>") }
 		_ = fs.Parse(args)
