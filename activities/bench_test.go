@@ -2,14 +2,13 @@ package activities_test
 
 import (
 	"context"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"portico/activities"
+	"portico/internal/benchenv"
 	"portico/internal/driver"
 	"portico/internal/portal"
 	"portico/internal/portaldef"
@@ -17,19 +16,6 @@ import (
 	"portico/internal/store"
 	"portico/internal/testenv"
 )
-
-func benchSize(b *testing.B, name string, def int) int {
-	b.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q: want a positive number", name, v)
-	}
-	return n
-}
 
 // BenchmarkResyncPageLoads measures what a re-sync of an account costs the portal, in real Chromium against
 // the simulator: PORTICO_BENCH_RESYNC_POS POs (default 10,000) in pages of PORTICO_BENCH_PAGE_SIZE (default
@@ -44,9 +30,9 @@ func benchSize(b *testing.B, name string, def int) int {
 // The first full sync is seeded through the store (store.BeginSyncRun … FinishSyncRun with the POs as the
 // portal lists them) rather than read through 10,000 PO pages.
 func BenchmarkResyncPageLoads(b *testing.B) {
-	n := benchSize(b, "PORTICO_BENCH_RESYNC_POS", 10_000)
-	size := benchSize(b, "PORTICO_BENCH_PAGE_SIZE", 100)
-	k := benchSize(b, "PORTICO_BENCH_CHANGED", 10)
+	n := benchenv.Size(b, "PORTICO_BENCH_RESYNC_POS", 10_000)
+	size := benchenv.Size(b, "PORTICO_BENCH_PAGE_SIZE", 100)
+	k := benchenv.Size(b, "PORTICO_BENCH_CHANGED", 10)
 	ctx := context.Background()
 	st := testenv.Store(b)
 	sim, _, g := testenv.GeneratedPortal(b, st, simulator.Config{PageSize: size}, simulator.GenerateSpec{Seed: 1, Accounts: 1, POs: n})

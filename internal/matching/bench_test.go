@@ -1,25 +1,12 @@
 package matching
 
 import (
-	"os"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
-)
 
-// benchSize reads a size from the environment (PORTICO_BENCH_POS, PORTICO_BENCH_INVOICES).
-func benchSize(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q is not a positive number", name, v)
-	}
-	return n
-}
+	"portico/internal/benchenv"
+)
 
 // BenchmarkMatchBatch matches a batch of ERP invoices against one portal account's POs: the index is
 // built once per batch (as MatchAfterSync does) and every invoice is matched against it; both are timed.
@@ -28,8 +15,8 @@ func benchSize(b *testing.B, name string, def int) int {
 // EUR; invoices naming their PO in assorted spellings (70%), naming none but billing a PO's remaining
 // balance (15%), billing part of a PO's lines (10%), or naming a PO that does not exist (5%).
 func BenchmarkMatchBatch(b *testing.B) {
-	nPOs := benchSize(b, "PORTICO_BENCH_POS", 1_000_000)
-	nInv := benchSize(b, "PORTICO_BENCH_INVOICES", 10_000)
+	nPOs := benchenv.Size(b, "PORTICO_BENCH_POS", 1_000_000)
+	nInv := benchenv.Size(b, "PORTICO_BENCH_INVOICES", 10_000)
 	pos, invs := Generate(nPOs, nInv)
 	runtime.GC() // the generator's garbage is not the matcher's
 	b.ReportAllocs()

@@ -2,33 +2,18 @@ package store_test
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"portico/internal/benchenv"
 	"portico/internal/portal"
 	"portico/internal/simulator"
 	"portico/internal/store"
 	"portico/internal/testenv"
 )
-
-// benchSize reads a benchmark size from the environment.
-func benchSize(b *testing.B, name string, def int) int {
-	b.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q: want a positive number", name, v)
-	}
-	return n
-}
 
 // benchPOs are n PO headers as a portal lists them, from the simulator's generator (seed 1).
 func benchPOs(n int) []portal.PurchaseOrder {
@@ -57,8 +42,8 @@ func benchPOs(n int) []portal.PurchaseOrder {
 //
 // The target is an ingest at least half as fast as the raw COPY (ingest/raw ≥ 0.5).
 func BenchmarkIngestPOs(b *testing.B) {
-	n := benchSize(b, "PORTICO_BENCH_POS", 1_000_000)
-	pageSize := benchSize(b, "PORTICO_BENCH_PAGE", 1000)
+	n := benchenv.Size(b, "PORTICO_BENCH_POS", 1_000_000)
+	pageSize := benchenv.Size(b, "PORTICO_BENCH_PAGE", 1000)
 	st := testenv.Store(b)
 	seedAccount(b, st)
 	const acct = "acme-coupa"
