@@ -306,14 +306,8 @@ func (s *Server) aribaInvoiceDetail(w http.ResponseWriter, r *http.Request, sess
 func (s *Server) aribaInvoiceSubmit(w http.ResponseWriter, r *http.Request, sess *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inv := s.invoiceLocked(sess.username, r.PathValue("id"))
+	inv := s.aribaDraftLocked(w, sess, r.PathValue("id"), "submitted")
 	if inv == nil {
-		writeJSONError(w, http.StatusNotFound, msgNoSuchInvoice)
-		return
-	}
-	if inv.Status != StatusDraft {
-		st, _ := aribaStatus(inv)
-		writeJSONError(w, http.StatusConflict, fmt.Sprintf("Only saved invoices can be submitted. Invoice %s is %s.", inv.Number, st))
 		return
 	}
 	fail := func(code, reason string) {
@@ -365,17 +359,27 @@ func (s *Server) submittedDuplicateLocked(inv *Invoice) bool {
 	return false
 }
 
-func (s *Server) aribaInvoiceDelete(w http.ResponseWriter, r *http.Request, sess *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	inv := s.invoiceLocked(sess.username, r.PathValue("id"))
+// aribaDraftLocked returns the supplier's saved (draft) invoice with the id, or answers 404 or 409 and
+// returns nil; verb says what only a saved invoice can be ("submitted", "deleted"). s.mu must be held.
+func (s *Server) aribaDraftLocked(w http.ResponseWriter, sess *session, id, verb string) *Invoice {
+	inv := s.invoiceLocked(sess.username, id)
 	if inv == nil {
 		writeJSONError(w, http.StatusNotFound, msgNoSuchInvoice)
-		return
+		return nil
 	}
 	if inv.Status != StatusDraft {
 		st, _ := aribaStatus(inv)
-		writeJSONError(w, http.StatusConflict, fmt.Sprintf("Only saved invoices can be deleted. Invoice %s is %s.", inv.Number, st))
+		writeJSONError(w, http.StatusConflict, fmt.Sprintf("Only saved invoices can be %s. Invoice %s is %s.", verb, inv.Number, st))
+		return nil
+	}
+	return inv
+}
+
+func (s *Server) aribaInvoiceDelete(w http.ResponseWriter, r *http.Request, sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv := s.aribaDraftLocked(w, sess, r.PathValue("id"), "deleted")
+	if inv == nil {
 		return
 	}
 	if _, err := s.deleteDraftLocked(sess.username, inv.ID); err != nil {
