@@ -172,7 +172,7 @@ func (b *Browser) keepDraftEvidence(ctx context.Context, s *driver.Session, invo
 	} else {
 		ids = append(ids, id)
 	}
-	png, err := s.CaptureInvoice(d.Number)
+	png, err := s.CaptureInvoice(inv) // the portal ID is known: no second search of the invoice list
 	if err != nil {
 		log.Warn("draft screenshot not taken", "invoice", invoiceID, "error", err)
 		return ids

@@ -320,12 +320,19 @@ func (s *Session) openInvoice(number string) (portal.Invoice, error) {
 }
 
 // CaptureInvoice opens the invoice's page and returns a PNG screenshot of the whole page, for an approver
-// to see the invoice as the portal shows it.
-func (s *Session) CaptureInvoice(number string) ([]byte, error) {
-	if _, err := s.openInvoice(number); err != nil {
+// to see the invoice as the portal shows it. An invoice whose portal ID is known (just saved or found) is
+// opened directly; otherwise it is looked up by number first.
+func (s *Session) CaptureInvoice(inv portal.Invoice) ([]byte, error) {
+	step := "capture invoice " + inv.Number
+	if inv.PortalID == "" {
+		if _, err := s.openInvoice(inv.Number); err != nil {
+			return nil, err
+		}
+	} else if status, err := s.open(step, s.def.Invoice.URL, map[string]string{"id": inv.PortalID}); err != nil {
 		return nil, err
+	} else if status == 404 {
+		return nil, fmt.Errorf("invoice %s: %w", inv.Number, portal.ErrNotFound)
 	}
-	step := "capture invoice " + number
 	s.step(step)
 	ctx, cancel := s.stepCtx()
 	defer cancel()
