@@ -29,6 +29,9 @@ type Policy struct {
 	CustomerID string
 	// Approvers are the people (e-mail addresses, lower case) whose decisions are accepted.
 	Approvers []string
+	// ApproversRequired makes an empty Approvers list refuse every decision. LoadPolicy always sets it;
+	// policies recorded in histories from before it was added lack it, and keep their "anyone" meaning.
+	ApproversRequired bool
 	// AutoApprove approves drafts whose checks all passed without waiting for a person.
 	AutoApprove bool
 	// RemindEvery reminds the approvers while a draft waits; EscalateAfter escalates it (stage escalated).
@@ -54,15 +57,15 @@ type Policy struct {
 	TaxReference string
 }
 
-// DefaultPolicy is the policy of a customer without a row in customer_policies: no approver list (any
-// named approver is accepted), no auto-approval, a reminder every 24 h, escalation after 72 h, two
+// DefaultPolicy is the policy of a customer without a row in customer_policies: no approvers (every
+// decision is refused until the customer's approvers are configured), no auto-approval, a reminder every 24 h, escalation after 72 h, two
 // automatic resubmissions renumbered "-01", "-02", exact payment terms, no tolerance, no backdating limit,
 // no required attachment.
 func DefaultPolicy(customerID string) Policy { return policyOf(store.DefaultPolicy(customerID)) }
 
 func policyOf(p store.Policy) Policy {
 	return Policy{
-		CustomerID: p.CustomerID, Approvers: p.Approvers, AutoApprove: p.AutoApprove, RemindEvery: p.RemindEvery,
+		CustomerID: p.CustomerID, Approvers: p.Approvers, ApproversRequired: true, AutoApprove: p.AutoApprove, RemindEvery: p.RemindEvery,
 		EscalateAfter: p.EscalateAfter, MaxResubmissions: p.MaxResubmissions, RenumberSuffix: p.RenumberSuffix, Terms: p.Terms,
 		TolerancePercent: p.TolerancePercent, ToleranceAmount: p.ToleranceAmount, MaxBackdateDays: p.MaxBackdateDays,
 		AttachmentRequired: p.AttachmentRequired, RemitTo: p.RemitTo, TaxReference: p.TaxReference,
@@ -103,8 +106,8 @@ type Notification struct {
 	Seq       int // numbered by the workflow so a retried activity inserts once
 }
 
-// LoadPolicy reads the customer's policy, or DefaultPolicy for a customer without one. An empty Approvers
-// list means that no approver list is configured: any named approver's decision is accepted.
+// LoadPolicy reads the customer's policy, or DefaultPolicy for a customer without one. Only the listed
+// approvers may decide; a customer without approvers gets every decision refused, never "anyone".
 func (a *Activities) LoadPolicy(ctx context.Context, customerID string) (Policy, error) {
 	p, err := a.Store.Policy(ctx, customerID)
 	if errors.Is(err, store.ErrNotFound) {

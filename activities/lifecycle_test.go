@@ -266,7 +266,7 @@ func TestLoadPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := activities.Policy{CustomerID: "globex", Approvers: []string{}, RemindEvery: 24 * time.Hour, EscalateAfter: 72 * time.Hour,
+	want := activities.Policy{CustomerID: "globex", Approvers: []string{}, ApproversRequired: true, RemindEvery: 24 * time.Hour, EscalateAfter: 72 * time.Hour,
 		MaxResubmissions: 2, RenumberSuffix: "-%02d", Terms: "exact", TolerancePercent: decimal.Zero, ToleranceAmount: decimal.Zero}
 	if !policyEqual(p, want) || !policyEqual(activities.DefaultPolicy("globex"), want) {
 		t.Fatalf("default policy\n got %+v\nwant %+v", p, want)
@@ -283,7 +283,7 @@ func TestLoadPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = activities.Policy{CustomerID: "globex", Approvers: []string{"ap@globex.example"}, AutoApprove: true, RemindEvery: 4 * time.Hour,
+	want = activities.Policy{CustomerID: "globex", Approvers: []string{"ap@globex.example"}, ApproversRequired: true, AutoApprove: true, RemindEvery: 4 * time.Hour,
 		EscalateAfter: 8 * time.Hour, MaxResubmissions: 1, RenumberSuffix: "R%d", Terms: "better_allowed", TolerancePercent: dec("5"),
 		ToleranceAmount: dec("25.5"), MaxBackdateDays: 60, AttachmentRequired: true, RemitTo: "PO Box 1", TaxReference: "EX-9"}
 	if !policyEqual(p, want) {

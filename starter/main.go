@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
 	"portico/internal/config"
 	"portico/internal/erp"
 	"portico/internal/schedules"
+	"portico/internal/service"
 	"portico/internal/store"
 	"portico/workflows"
 )
@@ -41,6 +41,12 @@ Commands:
   matches [account-id] [-limit N]  list what matching left for a person: POs with no customer, and
                                    invoices whose PO is ambiguous or not found, with the reasons
   state <invoice-id>               show an invoice's stage, checks, evidence and portal status
+  approvers <customer-id> [list|add <e-mail>...|remove <e-mail>...]
+                                   who may decide on the customer's drafts (nobody, until configured)
+  audit [-invoice ID] [-actor E] [-refused] [-since D]
+                                   every decision sent, accepted or refused: who, what, when, which draft
+  keys [new|status|rotate]         make a vault key, show which keys the stored secrets are under, or
+                                   re-encrypt them all under the primary key
   schedules [ensure|trigger|pause|unpause|runs] [account-id]
                                    create or update the PO-sync schedule of every portal account (ensure),
                                    or run, pause, unpause one account's sync, or list its latest syncs
@@ -180,6 +186,12 @@ func run(ctx context.Context, cmd string, args []string) error {
 		out, _ := json.MarshalIndent(s, "", "  ")
 		fmt.Println(string(out))
 		return nil
+	case "approvers":
+		return approversCommand(ctx, cfg, args)
+	case "audit":
+		return auditCommand(ctx, cfg, args)
+	case "keys":
+		return keysCommand(ctx, args)
 	case "schedules":
 		fs.Usage = func() {
 			fmt.Fprintln(os.Stderr, "Usage: starter schedules [ensure|trigger <account>|pause <account>|unpause <account>|runs <account>]")
@@ -254,10 +266,10 @@ func splitID(args []string) (string, []string) {
 }
 
 func connect(ctx context.Context, cfg config.Config, withStore bool) (client.Client, *store.Store, error) {
-	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: quiet})
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := service.Dial(ctx, cfg, quiet)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+		return nil, nil, err
 	}
 	if !withStore {
 		return c, nil, nil

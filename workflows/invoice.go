@@ -143,7 +143,7 @@ type InvoiceState struct {
 	Evidence []string `json:",omitempty"`
 	// DraftVersion counts the drafts saved in the portal; an approval naming another one is stale.
 	DraftVersion int
-	// Approvers are the people whose decisions the customer's policy accepts (empty: anyone).
+	// Approvers are the people whose decisions the customer's policy accepts (empty: nobody yet).
 	Approvers []string `json:",omitempty"`
 	Approval  *Approval
 	// Resolution is the last resolution acted on.
@@ -172,6 +172,10 @@ const ErrTypeApprovalRefused = "ApprovalRefused"
 // lifecycleChange names the workflow.GetVersion marker of the lifecycle change (checks, policy, Updates,
 // reminders, resubmissions, continue-as-new). Workflows without it run the frozen invoiceV1.
 const lifecycleChange = "lifecycle"
+
+// decisionAuditChange names the workflow.GetVersion marker of recording refused approval Updates, which
+// the Update validator used to refuse without a trace.
+const decisionAuditChange = "decision-audit"
 
 // continueAsNewAfterEvents is the history length at which a run following the buyer continues as new,
 // well below Temporal's limits, unless the server suggests it first. A variable so tests can lower it.
@@ -228,6 +232,8 @@ type invoiceWorkflow struct {
 	deciding *pendingApproval
 	// kept are resolution signals received before the invoice waited for one (carried over continue-as-new).
 	kept []json.RawMessage
+	// audit is the decision the next ERP history row records, for the decision audit.
+	audit *store.Decision
 
 	db      workflow.ActivityOptions
 	browser workflow.ActivityOptions
@@ -331,6 +337,7 @@ func (w *invoiceWorkflow) run(ctx workflow.Context) (InvoiceResult, error) {
 			return InvoiceResult{}, err
 		}
 		w.state.Approval = &ap
+		w.audit = w.approvalAudit(ap, "")
 		source := "approver:" + ap.Approver
 		switch ap.Decision {
 		case DecisionApprove:
@@ -594,7 +601,7 @@ func (w *invoiceWorkflow) awaitApproval(ctx workflow.Context) (Approval, error) 
 			}
 		case update != nil:
 			if why := w.refusal(update.approval); why != "" {
-				w.refuse(ctx, "approval update", update.approval.Approver, why)
+				w.refuse(ctx, "approval update", why, w.approvalAudit(update.approval, store.ChannelUpdate))
 				update.finish("", approvalRefused(why))
 				continue
 			}
@@ -612,7 +619,7 @@ func (w *invoiceWorkflow) awaitApproval(ctx workflow.Context) (Approval, error) 
 			if why == "" {
 				return ap, nil
 			}
-			w.refuse(ctx, "approval signal", ap.Approver, why)
+			w.refuse(ctx, "approval signal", why, w.approvalAudit(ap, store.ChannelSignal))
 		}
 	}
 }
@@ -668,6 +675,8 @@ func (w *invoiceWorkflow) refusal(ap Approval) string {
 		return fmt.Sprintf("draft %d has been decided on already", w.state.DraftVersion)
 	case !w.approvalOpen:
 		return fmt.Sprintf("the invoice is %s, not awaiting approval", w.state.Stage)
+	case len(w.policy.Approvers) == 0 && w.policy.ApproversRequired && ap.Approver != AutoApprover:
+		return fmt.Sprintf("customer %s has no approvers configured, so no decision is accepted: add them with `starter approvers %s add <e-mail>`", w.state.CustomerID, w.state.CustomerID)
 	case len(w.policy.Approvers) > 0 && !slices.ContainsFunc(w.policy.Approvers, func(s string) bool { return strings.EqualFold(s, ap.Approver) }):
 		return fmt.Sprintf("%s is not an approver of customer %s", ap.Approver, w.state.CustomerID)
 	case ap.Draft != 0 && ap.Draft != w.state.DraftVersion:
@@ -676,19 +685,27 @@ func (w *invoiceWorkflow) refusal(ap Approval) string {
 	return ""
 }
 
-// validateApprovalUpdate refuses an approval Update synchronously, before it enters the history. It must
-// not change anything: a refused Update leaves no trace in the workflow.
+// validateApprovalUpdate refuses a malformed approval Update synchronously, before it enters the history:
+// one that names nobody cannot be put to anyone's account. Every Update naming an approver is accepted into
+// the history, so that a refusal (an unknown approver, a stale draft) is recorded like a signal's.
 func (w *invoiceWorkflow) validateApprovalUpdate(_ workflow.Context, ap Approval) error {
-	if why := w.refusal(ap.normalized()); why != "" {
-		return approvalRefused(why)
+	if err := ap.normalized().check(); err != nil {
+		return approvalRefused(err.Error())
 	}
 	return nil
 }
 
-// approvalUpdate hands the decision to the main loop, which applies it exactly as a signal's, and returns
-// the stage the decision moved the invoice to.
+// approvalUpdate refuses, and records, a decision that cannot be acted on now; otherwise it hands the
+// decision to the main loop, which applies it exactly as a signal's, and returns the stage it led to.
 func (w *invoiceWorkflow) approvalUpdate(ctx workflow.Context, ap Approval) (Stage, error) {
-	p := &pendingApproval{approval: ap.normalized()}
+	ap = ap.normalized()
+	// Before decisionAudit the validator refused these, so histories from then never reach this point with
+	// one; the version only keeps their replay from meeting the new recording.
+	if why := w.refusal(ap); why != "" && workflow.GetVersion(ctx, decisionAuditChange, workflow.DefaultVersion, 1) == 1 {
+		w.refuse(ctx, "approval update", why, w.approvalAudit(ap, store.ChannelUpdate))
+		return "", approvalRefused(why)
+	}
+	p := &pendingApproval{approval: ap}
 	w.updates.Send(ctx, p)
 	if err := workflow.Await(ctx, func() bool { return p.done }); err != nil {
 		return "", err
@@ -724,12 +741,12 @@ func (w *invoiceWorkflow) refuseLateApprovals(ctx workflow.Context) {
 		if err != nil {
 			why = err.Error()
 		}
-		w.refuse(ctx, "approval signal", ap.Approver, why)
+		w.refuse(ctx, "approval signal", why, w.approvalAudit(ap, store.ChannelSignal))
 	}
 	var p *pendingApproval
 	for w.updates.ReceiveAsync(&p) {
 		why := w.refusal(p.approval)
-		w.refuse(ctx, "approval update", p.approval.Approver, why)
+		w.refuse(ctx, "approval update", why, w.approvalAudit(p.approval, store.ChannelUpdate))
 		p.finish("", approvalRefused(why))
 	}
 	// A resolution only means something for the question it answers: one sent while the invoice is with
@@ -740,19 +757,49 @@ func (w *invoiceWorkflow) refuseLateApprovals(ctx workflow.Context) {
 		if err != nil {
 			why = err.Error()
 		}
-		w.refuse(ctx, "resolution signal", res.By, why)
+		w.refuse(ctx, "resolution signal", why, w.resolutionAudit(res))
 	}
 }
 
 // refuse records a signal or Update the workflow will not act on: in the query state, the log and the ERP
 // history. kind is "approval signal", "approval update" or "resolution signal".
-func (w *invoiceWorkflow) refuse(ctx workflow.Context, kind, who, reason string) {
+func (w *invoiceWorkflow) refuse(ctx workflow.Context, kind, reason string, d *store.Decision) {
+	who := d.Actor
 	workflow.GetLogger(ctx).Warn(kind+" refused", "invoice", w.in.InvoiceID, "by", who, "reason", reason)
 	w.state.Refused = append(w.state.Refused, RefusedSignal{At: workflow.Now(ctx), Signal: kind, Approver: who, Reason: reason})
 	if who == "" {
 		who = "unknown"
 	}
+	d.Accepted, d.Refusal = false, reason
+	w.audit = d
 	_ = w.record(ctx, w.state.Stage, w.state.PortalStatus, "refused "+kind+": "+reason, "approver:"+who)
+}
+
+// approvalAudit is the audit entry of an approval; channel is "" for one the workflow took to act on
+// (an Update's when one is being answered, else a signal's or the policy's).
+func (w *invoiceWorkflow) approvalAudit(ap Approval, channel string) *store.Decision {
+	if channel == "" {
+		switch {
+		case ap.Approver == AutoApprover:
+			channel = store.ChannelPolicy
+		case w.deciding != nil:
+			channel = store.ChannelUpdate
+		default:
+			channel = store.ChannelSignal
+		}
+	}
+	return &store.Decision{
+		Kind: store.DecisionKindApproval, Channel: channel, Decision: ap.Decision, Actor: ap.Approver, Note: ap.Note,
+		NamedDraft: ap.Draft, DraftVersion: w.state.DraftVersion, Accepted: true,
+	}
+}
+
+// resolutionAudit is the audit entry of a resolution signal.
+func (w *invoiceWorkflow) resolutionAudit(r Resolution) *store.Decision {
+	return &store.Decision{
+		Kind: store.DecisionKindResolution, Channel: store.ChannelSignal, Decision: r.Action, Actor: r.By, Note: r.Note,
+		DraftVersion: w.state.DraftVersion, Accepted: true,
+	}
 }
 
 // awaitResolution waits for a person's resolution with one of the allowed actions: first among those kept
@@ -787,10 +834,12 @@ func (w *invoiceWorkflow) awaitResolution(ctx workflow.Context, allowed ...strin
 			err = fmt.Errorf("action %q does not apply to an invoice in stage %s (%s)", r.Action, w.state.Stage, strings.Join(allowed, ", "))
 		}
 		if err != nil {
-			w.refuse(ctx, "resolution signal", r.By, err.Error())
+			w.refuse(ctx, "resolution signal", err.Error(), w.resolutionAudit(r))
 			continue
 		}
 		w.state.Resolution = &r
+		// The next ERP history row (the stage the resolution leads to) carries it into the audit.
+		w.audit = w.resolutionAudit(r)
 		return r, nil
 	}
 }
@@ -1165,8 +1214,9 @@ func (w *invoiceWorkflow) record(ctx workflow.Context, stage Stage, portalStatus
 	change := store.StatusChange{
 		InvoiceID: w.in.InvoiceID, Seq: w.seq, At: workflow.Now(ctx), Stage: string(stage),
 		Status: string(w.state.Status), PortalStatus: portalStatus, PortalInvoiceID: w.state.PortalID,
-		Reason: reason, Source: source,
+		Reason: reason, Source: source, Decision: w.audit,
 	}
+	w.audit = nil
 	summary := fmt.Sprintf("ERP status: %s", stage)
 	if portalStatus != "" {
 		summary += " (" + portalStatus + ")"

@@ -264,6 +264,9 @@ func (s *invoiceSuite) TestHappyPathToPaid() {
 	s.Equal("all 8 checks passed", s.changes[1].Reason)
 	s.Equal("approver:OPS@supplier.example", s.changes[4].Source, "approvers match without regard to case")
 	s.Equal("draft 1 approved by OPS@supplier.example: looks right", s.changes[4].Reason)
+	s.Equal(&store.Decision{Kind: store.DecisionKindApproval, Channel: store.ChannelSignal, Decision: DecisionApprove,
+		Actor: "OPS@supplier.example", Note: "looks right", NamedDraft: 1, DraftVersion: 1, Accepted: true}, s.changes[4].Decision)
+	s.Equal(1, s.audited(), "one decision, one audit entry")
 	s.Equal("paid", s.changes[7].Status)
 	s.Equal("portal", s.changes[7].Source)
 	s.Equal(map[string]string{InvoiceNumberAttr: "INV-1001", CustomerIDAttr: "acme", PONumberAttr: "PO-4500", PortalAccountAttr: "acme-coupa", InvoiceStageAttr: "paid"}, s.sa)
@@ -366,7 +369,7 @@ func (s *invoiceSuite) TestApprovalByUpdate() {
 	s.updateAt(6*time.Minute, approve("ops@supplier.example"), record("wrong state"))
 	s.queryAt(3*time.Minute+30*time.Second, func(st InvoiceState) {
 		s.Equal(StageAwaitingApproval, st.Stage, "refused Updates must not move the invoice")
-		s.Empty(st.Refused, "a refused Update never enters the history")
+		s.Len(st.Refused, 2, "an Update naming an approver is refused in the workflow, and recorded; a malformed one by the validator")
 	})
 
 	s.env.ExecuteWorkflow(InvoiceWorkflow, InvoiceInput{InvoiceID: invoiceID})
@@ -382,10 +385,26 @@ func (s *invoiceSuite) TestApprovalByUpdate() {
 	var appErr *temporal.ApplicationError
 	s.Require().ErrorAs(got["stale draft"].err, &appErr)
 	s.Equal(ErrTypeApprovalRefused, appErr.Type())
-	s.Equal([]string{"matching", "checking", "drafting", "awaiting_approval", "submitting", "with_buyer", "paid"}, s.stages())
-	s.Equal("approver:lead@supplier.example", s.changes[4].Source)
-	s.Equal("draft 1 approved by lead@supplier.example: ok", s.changes[4].Reason)
-	s.Empty(s.withReason("refused"), "the validator refuses synchronously: nothing to record")
+	s.Equal([]string{"matching", "checking", "drafting", "awaiting_approval", "awaiting_approval", "awaiting_approval", "submitting", "with_buyer", "with_buyer", "paid"}, s.stages())
+	s.Equal("approver:lead@supplier.example", s.changes[6].Source)
+	s.Equal("draft 1 approved by lead@supplier.example: ok", s.changes[6].Reason)
+	refused := s.withReason("refused approval update")
+	s.Require().Len(refused, 3, "unknown approver, stale draft and wrong stage are recorded; the malformed Update is not")
+	s.Equal("approver:mallory@elsewhere.example", refused[0].Source)
+	s.Equal("with_buyer", refused[2].Stage)
+	for i, c := range refused {
+		s.Require().NotNil(c.Decision, "refusal %d carries its audit entry", i)
+		s.False(c.Decision.Accepted)
+		s.Equal(store.ChannelUpdate, c.Decision.Channel)
+		s.Equal(strings.TrimPrefix(c.Reason, "refused approval update: "), c.Decision.Refusal)
+	}
+	s.Equal(3, refused[1].Decision.NamedDraft)
+	s.Equal(1, refused[1].Decision.DraftVersion)
+	accepted := s.changes[6].Decision
+	s.Require().NotNil(accepted, "the accepted decision is audited with the row that records it")
+	s.Equal(store.Decision{Kind: store.DecisionKindApproval, Channel: store.ChannelUpdate, Decision: DecisionApprove,
+		Actor: "lead@supplier.example", Note: "ok", NamedDraft: 1, DraftVersion: 1, Accepted: true}, *accepted)
+	s.assertSeqs()
 }
 
 func (s *invoiceSuite) TestOnlyOneOfTwoConcurrentDecisionsActs() {
@@ -509,7 +528,7 @@ func (s *invoiceSuite) TestRemindersAndEscalation() {
 	start := s.changes[3].At // awaiting_approval
 	var at []time.Duration
 	for _, c := range s.changes {
-		if strings.HasPrefix(c.Reason, "reminder ") || c.Stage == "escalated" {
+		if strings.HasPrefix(c.Reason, "reminder ") || strings.HasPrefix(c.Reason, "no decision after") {
 			at = append(at, c.At.Sub(start))
 		}
 	}
@@ -534,6 +553,8 @@ func (s *invoiceSuite) TestAutoApproveWhenEveryCheckPassed() {
 	s.Equal("approver:portico:auto-approve", s.changes[4].Source)
 	s.Equal("draft 1 approved by portico:auto-approve: all 9 checks passed and the customer's policy approves such drafts", s.changes[4].Reason)
 	s.Equal(s.changes[3].At, s.changes[4].At, "nobody is waited for")
+	s.Require().NotNil(s.changes[4].Decision)
+	s.Equal(store.ChannelPolicy, s.changes[4].Decision.Channel, "the policy's approval is audited as the policy's")
 	st := s.state()
 	s.Equal(AutoApprover, st.Approval.Approver)
 }
@@ -652,6 +673,13 @@ func (s *invoiceSuite) TestUnfixableDisputeResolvedByResubmission() {
 	row := s.withReason("resubmission 1")[0]
 	s.Equal("resubmission 1 (redate, tax_reference, renumber): resolved by lead@supplier.example: price agreed", row.Reason)
 	s.Equal("approver:lead@supplier.example", row.Source)
+	s.Equal(&store.Decision{Kind: store.DecisionKindResolution, Channel: store.ChannelSignal, Decision: ActionResubmit,
+		Actor: "lead@supplier.example", Note: "price agreed", DraftVersion: 1, Accepted: true}, row.Decision,
+		"the resolution is audited with the row it leads to")
+	refused := s.withReason("refused resolution signal")[0].Decision
+	s.Require().NotNil(refused)
+	s.False(refused.Accepted)
+	s.Contains(refused.Refusal, "is not YYYY-MM-DD")
 	s.Equal(1, s.state().Resubmissions)
 }
 
@@ -680,6 +708,51 @@ func (s *invoiceSuite) TestUnfixableDisputeGivenUp() {
 	s.assertNeedsAttention()
 	s.Equal("failed_submission", s.last().Stage)
 	s.Len(s.withReason("refused approval signal: the invoice is needs_attention, not awaiting approval"), 1)
+	s.Equal(3, s.audited(), "the approval, the refused approval and the give-up")
+	s.Equal(ActionGiveUp, s.last().Decision.Decision)
+}
+
+func (s *invoiceSuite) TestCustomerWithoutApproversRefusesEveryDecision() {
+	s.policy.Approvers = nil
+	s.policy.ApproversRequired = true
+	s.matchedAndDrafted()
+	s.signalAfterDraft(approve("ops@supplier.example"))
+	var updateErr error
+	s.updateAt(time.Hour, approve("lead@supplier.example"), func(_ Stage, err error) { updateErr = err })
+	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, 2*time.Hour)
+
+	s.env.ExecuteWorkflow(InvoiceWorkflow, InvoiceInput{InvoiceID: invoiceID})
+
+	s.ErrorContains(updateErr, "customer acme has no approvers configured")
+	rows := s.withReason("has no approvers configured")
+	s.Require().Len(rows, 2, "the signal and the Update are refused and recorded")
+	s.Equal("approver:ops@supplier.example", rows[0].Source)
+	s.Equal(store.ChannelUpdate, rows[1].Decision.Channel)
+	s.env.AssertNotCalled(s.T(), "SubmitInvoice", mock.Anything, mock.Anything)
+}
+
+func (s *invoiceSuite) TestEmptyApproverListFromBeforeTheChangeStillMeansAnyone() {
+	// A policy recorded in a history from before ApproversRequired existed decodes without it.
+	s.policy.Approvers = nil
+	s.matchedAndDrafted()
+	s.submitted(pending)
+	s.buyerSays(paid())
+	s.signalAfterDraft(approve("ops@supplier.example"))
+
+	s.env.ExecuteWorkflow(InvoiceWorkflow, InvoiceInput{InvoiceID: invoiceID})
+
+	s.Equal(StagePaid, s.result().Stage)
+}
+
+// audited counts the ERP rows that carry a decision for the audit.
+func (s *invoiceSuite) audited() int {
+	n := 0
+	for _, c := range s.changes {
+		if c.Decision != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *invoiceSuite) TestVoidedByTheBuyerEnds() {

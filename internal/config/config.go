@@ -18,6 +18,7 @@ type Config struct {
 	LogLevel          string // PORTICO_LOG_LEVEL: debug, info, warn, error
 	PortalsDir        string // PORTICO_PORTALS_DIR: user portal definitions, picked up without a restart
 	EvidenceDir       string // PORTICO_EVIDENCE_DIR: screenshots and page HTML kept as evidence
+	HTTPAddr          string // PORTICO_HTTP_ADDR: ERP API, codec server and health endpoints; empty: none
 }
 
 // DefaultDatabaseURL is the database `make run` starts.
@@ -33,6 +34,7 @@ func FromEnv() (Config, error) {
 		LogLevel:          env("PORTICO_LOG_LEVEL", "info"),
 		PortalsDir:        os.Getenv("PORTICO_PORTALS_DIR"),
 		EvidenceDir:       env("PORTICO_EVIDENCE_DIR", filepath.Join(os.TempDir(), "portico-evidence")),
+		HTTPAddr:          os.Getenv("PORTICO_HTTP_ADDR"),
 		BrowserSlots:      2,
 	}
 	if v := os.Getenv("PORTICO_BROWSER_SLOTS"); v != "" {

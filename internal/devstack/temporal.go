@@ -78,6 +78,9 @@ type TemporalOptions struct {
 	// SearchAttributes maps custom search attribute names to their type
 	// (Text, Keyword, Int, Double, Bool, Datetime, KeywordList).
 	SearchAttributes map[string]string
+	// UICodecEndpoint is a codec server the Web UI asks to decode payloads (Portico encrypts them all);
+	// empty shows them as stored.
+	UICodecEndpoint string
 	// Log receives the server's stdout and stderr.
 	Log io.Writer
 }
@@ -238,6 +241,9 @@ func temporalArgs(opts TemporalOptions) []string {
 		args = append(args, "--headless")
 	} else {
 		args = append(args, "--ui-port", strconv.Itoa(opts.UIPort))
+		if opts.UICodecEndpoint != "" {
+			args = append(args, "--ui-codec-endpoint", opts.UICodecEndpoint)
+		}
 	}
 	if opts.DBFile != "" {
 		args = append(args, "--db-filename", opts.DBFile)

@@ -9,6 +9,7 @@ package driver
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -49,6 +51,16 @@ type LoginGuard interface {
 	LoginRefusal(ctx context.Context, accountID string) (reason string, refused bool, err error)
 }
 
+// SessionStore keeps each account's portal session (its cookies, as opaque bytes the driver encodes)
+// across worker processes and restarts, so that a new worker reuses a session instead of logging in and
+// spending a TOTP step. The bytes hold live session cookies: a store must keep them encrypted.
+type SessionStore interface {
+	SavePortalSession(ctx context.Context, accountID string, cookies []byte) error
+	// PortalSession reports false when no session is saved; a saved one that cannot be opened is an error.
+	PortalSession(ctx context.Context, accountID string) (cookies []byte, ok bool, err error)
+	ForgetPortalSession(ctx context.Context, accountID string) error
+}
+
 // Config tunes a Driver.
 type Config struct {
 	// StepTimeout bounds each browser step; default DefaultStepTimeout.
@@ -63,10 +75,14 @@ type Config struct {
 	Evidence evidence.Store
 	// Guard shares refused credentials between workers; nil remembers them in this process only.
 	Guard LoginGuard
+	// Sessions shares logged-in portal sessions between workers and restarts; nil keeps them in this
+	// process only.
+	Sessions SessionStore
 }
 
-// Driver drives portals through one shared Chromium. It keeps each account's session cookies in memory so
-// that activities reuse a logged-in session instead of logging in (and spending a TOTP step) every time.
+// Driver drives portals through one shared Chromium. It keeps each account's session cookies in memory (and,
+// with Config.Sessions, in a shared store) so that activities reuse a logged-in session instead of logging
+// in (and spending a TOTP step) every time.
 type Driver struct {
 	br  *browser.Browser
 	cfg Config
@@ -151,13 +167,17 @@ func (d *Driver) Open(ctx context.Context, acct Account, onStep func(step string
 		closeTab()
 		return nil, fmt.Errorf("watch portal requests: %w", err)
 	}
-	d.mu.Lock()
-	saved := d.cookies[acct.ID]
-	d.mu.Unlock()
+	saved, err := d.sessionCookies(ctx, acct.ID, s.url("/"))
+	if err != nil {
+		closeTab()
+		return nil, err
+	}
 	if len(saved) > 0 {
 		if _, err := chromedp.Call(tab, network.SetCookies, network.SetCookiesParams{Cookies: saved}); err != nil {
+			// Cookies the browser refuses would be refused again on every retry: start from a login instead.
+			ferr := d.forget(ctx, acct.ID)
 			closeTab()
-			return nil, fmt.Errorf("restore portal session: %w", err)
+			return nil, errors.Join(fmt.Errorf("account %s: restore portal session: %w", acct.ID, err), ferr)
 		}
 	}
 	return s, nil
@@ -262,30 +282,150 @@ func (s *Session) Screenshot(kind string) ([]string, error) {
 	return s.keepPage(kind), nil
 }
 
+// saveCookies keeps the cookies of a good login, in memory and in the session store, for the tabs and
+// workers that come after.
 func (s *Session) saveCookies() error {
 	ctx, cancel := s.stepCtx()
 	defer cancel()
-	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{s.url("/")}})
+	origin := s.url("/")
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{origin}})
 	if err != nil {
 		return s.stepErr("save session", err)
 	}
 	var params []*network.CookieParam
 	for _, c := range res.Cookies {
-		params = append(params, &network.CookieParam{
-			Name: c.Name, Value: c.Value, URL: s.url("/"), Path: c.Path,
+		p := &network.CookieParam{
+			Name: c.Name, Value: c.Value, URL: origin, Path: c.Path,
 			Secure: c.Secure, HTTPOnly: c.HTTPOnly, SameSite: c.SameSite,
-		})
+		}
+		// A persistent cookie ("remember this browser") keeps its expiry, so a restored one lapses when
+		// the portal meant it to, not when a worker happens to restart.
+		if !c.Session && c.Expires > 0 {
+			p.Expires = cdp.TimeSinceEpoch(c.Expires)
+		}
+		params = append(params, p)
 	}
 	s.d.mu.Lock()
 	s.d.cookies[s.acct.ID] = params
 	s.d.mu.Unlock()
+	if s.d.cfg.Sessions == nil {
+		return nil
+	}
+	blob, err := encodeSession(origin, params)
+	if err != nil {
+		return fmt.Errorf("account %s: encode portal session: %w", s.acct.ID, err)
+	}
+	// A failed save fails the operation although this process holds the session: the error is the only
+	// way it is seen, and the retry reuses the session from memory, without a login.
+	if err := s.d.cfg.Sessions.SavePortalSession(s.tab, s.acct.ID, blob); err != nil {
+		return fmt.Errorf("account %s: logged in, but saving the portal session failed: %w", s.acct.ID, err)
+	}
 	return nil
 }
 
-func (s *Session) forgetSession() {
-	s.d.mu.Lock()
-	delete(s.d.cookies, s.acct.ID)
-	s.d.mu.Unlock()
+// forgetSession drops the account's session: the portal asked for a sign-in, so it is over, and a login
+// that fails must leave nothing a later tab or worker would start from.
+func (s *Session) forgetSession() error {
+	return s.d.forget(s.tab, s.acct.ID)
+}
+
+func (d *Driver) forget(ctx context.Context, accountID string) error {
+	d.mu.Lock()
+	delete(d.cookies, accountID)
+	d.mu.Unlock()
+	if d.cfg.Sessions == nil {
+		return nil
+	}
+	if err := d.cfg.Sessions.ForgetPortalSession(ctx, accountID); err != nil {
+		return fmt.Errorf("account %s: forget the saved portal session: %w", accountID, err)
+	}
+	return nil
+}
+
+// sessionCookies returns the cookies to start a tab of the account with: this process's, or else the
+// session store's. A saved session that cannot be used (it does not open, or belongs to another origin)
+// is dropped, and the tab logs in as it would without one: a session is a convenience, never a reason to
+// stop. A store that cannot be read is an error, as the login would need it too.
+func (d *Driver) sessionCookies(ctx context.Context, accountID, origin string) ([]*network.CookieParam, error) {
+	d.mu.Lock()
+	saved, ok := d.cookies[accountID]
+	d.mu.Unlock()
+	if ok || d.cfg.Sessions == nil {
+		return saved, nil
+	}
+	blob, found, err := d.cfg.Sessions.PortalSession(ctx, accountID)
+	if errors.Is(err, vault.ErrTampered) || errors.Is(err, vault.ErrUnknownKey) {
+		return nil, d.forget(ctx, accountID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account %s: load the saved portal session: %w", accountID, err)
+	}
+	if !found {
+		return nil, nil
+	}
+	saved, ok = decodeSession(blob, origin, time.Now()) // the browser's clock, not the TOTP one
+	if !ok {
+		return nil, d.forget(ctx, accountID)
+	}
+	d.mu.Lock()
+	if mine, raced := d.cookies[accountID]; raced {
+		saved = mine // a tab of this process logged in meanwhile: its session is the newer
+	} else {
+		d.cookies[accountID] = saved
+	}
+	d.mu.Unlock()
+	return saved, nil
+}
+
+// savedSession is how a session is kept in the store. It is the driver's own format, not cdproto's, so
+// that a Chromium protocol upgrade cannot make saved sessions unreadable.
+type savedSession struct {
+	Version int           `json:"v"`
+	Origin  string        `json:"origin"` // the URL the cookies were read for; never replayed to another
+	Cookies []savedCookie `json:"cookies"`
+}
+
+type savedCookie struct {
+	Name     string  `json:"name"`
+	Value    string  `json:"value"`
+	Path     string  `json:"path,omitempty"`
+	Secure   bool    `json:"secure,omitempty"`
+	HTTPOnly bool    `json:"http_only,omitempty"`
+	SameSite string  `json:"same_site,omitempty"`
+	Expires  float64 `json:"expires,omitempty"` // seconds since the epoch; 0 for a session cookie
+}
+
+const savedSessionVersion = 1
+
+func encodeSession(origin string, params []*network.CookieParam) ([]byte, error) {
+	ss := savedSession{Version: savedSessionVersion, Origin: origin, Cookies: make([]savedCookie, 0, len(params))}
+	for _, p := range params {
+		ss.Cookies = append(ss.Cookies, savedCookie{
+			Name: p.Name, Value: p.Value, Path: p.Path, Secure: p.Secure, HTTPOnly: p.HTTPOnly,
+			SameSite: string(p.SameSite), Expires: float64(p.Expires),
+		})
+	}
+	return json.Marshal(ss)
+}
+
+// decodeSession reads a saved session for origin, leaving out cookies that have expired. It reports false
+// for a session it cannot use; it never says why in words, as a parse error could quote a cookie.
+func decodeSession(blob []byte, origin string, now time.Time) ([]*network.CookieParam, bool) {
+	var ss savedSession
+	if err := json.Unmarshal(blob, &ss); err != nil || ss.Version != savedSessionVersion || ss.Origin != origin {
+		return nil, false
+	}
+	var params []*network.CookieParam
+	for _, c := range ss.Cookies {
+		if c.Expires > 0 && c.Expires <= float64(now.Unix()) {
+			continue
+		}
+		params = append(params, &network.CookieParam{
+			Name: c.Name, Value: c.Value, URL: origin, Path: c.Path, Secure: c.Secure, HTTPOnly: c.HTTPOnly,
+			SameSite: network.CookieSameSite(c.SameSite), Expires: cdp.TimeSinceEpoch(c.Expires),
+		})
+	}
+	return params, len(params) > 0
 }
 
 type refusal struct {

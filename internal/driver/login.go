@@ -20,6 +20,10 @@ var totpOpts = totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algo
 // login signs in from the portal's sign-in form: the password once (a rejected password is never retried:
 // the portal would lock the account), then a TOTP code from a step no other login of this account has used.
 func (s *Session) login() error {
+	// The portal asked for a sign-in: whatever session this tab started from is over.
+	if err := s.forgetSession(); err != nil {
+		return err
+	}
 	if err := s.d.refusedBefore(s.tab, s.acct.ID, s.acct.Credentials); err != nil {
 		return err
 	}
@@ -36,7 +40,6 @@ func (s *Session) login() error {
 func (s *Session) loginOnce() error {
 	s.step("login")
 	s.d.logins.Add(1)
-	s.forgetSession()
 	vars := map[string]string{"username": s.acct.Credentials.Username, "password": s.acct.Credentials.Password}
 	if err := s.runLoginSteps("login", s.def.Login.Steps, vars); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 
 	"portico/activities"
+	"portico/internal/codec"
 	"portico/internal/config"
 	"portico/internal/demo"
 	"portico/internal/devstack"
@@ -27,17 +28,21 @@ import (
 	"portico/internal/simulator"
 	"portico/internal/store"
 	"portico/internal/testenv"
+	"portico/internal/vault"
 	"portico/workflows"
 )
 
 type stack struct {
 	temporal *devstack.Temporal
 	client   client.Client
-	store    *store.Store
-	sim      *simulator.Server
-	simURL   string
-	buyer    demo.Buyer
-	data     demo.Data
+	codec    *codec.Codec
+	// logs holds everything the worker and the clients logged, at debug level, as JSON lines.
+	logs   *testenv.Logs
+	store  *store.Store
+	sim    *simulator.Server
+	simURL string
+	buyer  demo.Buyer
+	data   demo.Data
 }
 
 func TestMain(m *testing.M) { os.Exit(testenv.RunWithPostgres(m)) }
@@ -51,8 +56,20 @@ func start(t *testing.T, suffix string) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tmp.Stop() })
-	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	c, err := client.DialContext(ctx, client.Options{HostPort: tmp.HostPort(), Logger: quiet})
+	logs := &testenv.Logs{}
+	log := slog.New(slog.NewMultiHandler(
+		slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
+		slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	entry, err := vault.NewKeyEntry("e2e-payload-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := vault.NewKeyring(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd := codec.New(keys)
+	c, err := client.DialContext(ctx, codec.ClientOptions(client.Options{HostPort: tmp.HostPort(), Logger: tlog.NewStructuredLogger(log)}, cd))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +79,7 @@ func start(t *testing.T, suffix string) *stack {
 	done := make(chan error, 1)
 	wctx, stopWorker := context.WithCancel(ctx)
 	go func() {
-		done <- service.RunWorker(wctx, config.Config{BrowserSlots: 2}, service.RoleAll, service.Deps{Store: st, Client: c, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		done <- service.RunWorker(wctx, config.Config{BrowserSlots: 2}, service.RoleAll, service.Deps{Store: st, Client: c, Logger: log})
 	}()
 	t.Cleanup(func() {
 		stopWorker()
@@ -70,7 +87,7 @@ func start(t *testing.T, suffix string) *stack {
 			t.Errorf("worker: %v", err)
 		}
 	})
-	return &stack{temporal: tmp, client: c, store: st, sim: sim, simURL: simURL, buyer: demo.Buyer{BaseURL: simURL}, data: data}
+	return &stack{temporal: tmp, client: c, codec: cd, logs: logs, store: st, sim: sim, simURL: simURL, buyer: demo.Buyer{BaseURL: simURL}, data: data}
 }
 
 func (s *stack) hasDraft(number string) bool {
@@ -222,7 +239,7 @@ func TestInvoiceFromERPToPaid(t *testing.T) {
 	if drafts != 1 || submits != 1 {
 		t.Fatalf("portal saw %d drafts and %d submissions", drafts, submits)
 	}
-	recordHistory(t, ctx, s.client, started.WorkflowID, "invoice_paid.json")
+	recordHistory(t, ctx, s, started.WorkflowID, "invoice_paid.json")
 }
 
 func TestScheduledPOSyncPullsEveryPO(t *testing.T) {
@@ -314,11 +331,11 @@ func waitSync(t *testing.T, ctx context.Context, s *stack, n int) activities.Syn
 }
 
 // recordHistory saves the workflow's history for the replay tests when PORTICO_RECORD_HISTORY is set.
-func recordHistory(t *testing.T, ctx context.Context, c client.Client, workflowID, name string) {
+func recordHistory(t *testing.T, ctx context.Context, s *stack, workflowID, name string) {
 	if os.Getenv("PORTICO_RECORD_HISTORY") == "" {
 		return
 	}
-	data, err := exportHistory(ctx, c, workflowID)
+	data, err := exportHistory(ctx, s.client, s.codec, workflowID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +390,9 @@ func TestPortalOutageIsRetriedByTemporal(t *testing.T) {
 			t.Fatal(err)
 		}
 		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.GetAttempt() > 1 {
-			if msg := a.GetLastFailure().GetMessage(); !strings.Contains(msg, "portal unavailable") || !strings.Contains(msg, "503") {
+			// The message is stored encrypted ("Encoded failure"); the codec opens it.
+			fc := codec.FailureConverter(codec.DataConverter(s.codec))
+			if msg := fc.FailureToError(a.GetLastFailure()).Error(); !strings.Contains(msg, "portal unavailable") || !strings.Contains(msg, "503") {
 				t.Fatalf("attempt %d after %q", a.GetAttempt(), msg)
 			}
 			retried = true

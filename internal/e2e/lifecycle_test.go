@@ -9,6 +9,7 @@ import (
 
 	"portico/internal/demo"
 	"portico/internal/erp"
+	"portico/internal/store"
 	"portico/workflows"
 )
 
@@ -155,7 +156,7 @@ func TestDuplicateNumberRenumberedAndPaid(t *testing.T) {
 	if row, _ := s.store.Invoice(ctx, id); row.Number != number || row.PortalNumber != renumbered {
 		t.Fatalf("ERP keeps number %q, portal number %q", row.Number, row.PortalNumber)
 	}
-	recordHistory(t, ctx, s.client, workflows.InvoiceWorkflowID(id), "invoice_renumbered.json")
+	recordHistory(t, ctx, s, workflows.InvoiceWorkflowID(id), "invoice_renumbered.json")
 }
 
 // TestDisputeHandedToPersonAndResolved: a dispute Portico cannot fix goes to a person, with the reason and
@@ -187,7 +188,7 @@ func TestDisputeHandedToPersonAndResolved(t *testing.T) {
 	if !slices.Contains(stages, string(workflows.StageNeedsAttention)) || !slices.Contains(who, "approver:ops@boltnut.example") {
 		t.Fatalf("ERP history %v by %v", stages, who)
 	}
-	recordHistory(t, ctx, s.client, workflows.InvoiceWorkflowID(id), "invoice_dispute_resolved.json")
+	recordHistory(t, ctx, s, workflows.InvoiceWorkflowID(id), "invoice_dispute_resolved.json")
 }
 
 // TestUnknownApproverIsRefused: a decision from someone who is not one of the customer's approvers is
@@ -214,16 +215,27 @@ func TestUnknownApproverIsRefused(t *testing.T) {
 		t.Fatalf("update from an unknown approver: %v", err)
 	}
 	st, err := erp.State(ctx, s.client, id)
-	if err != nil || st.Stage != workflows.StageAwaitingApproval || len(st.Refused) != 1 || st.Refused[0].Approver != "mallory@example.com" {
+	if err != nil || st.Stage != workflows.StageAwaitingApproval || len(st.Refused) != 2 {
 		t.Fatalf("state %+v %v", st, err)
+	}
+	// The signal and the Update race to the workflow; either may be refused first.
+	kinds := []string{st.Refused[0].Signal, st.Refused[1].Signal}
+	slices.Sort(kinds)
+	if st.Refused[0].Approver != "mallory@example.com" || st.Refused[1].Approver != "mallory@example.com" || !slices.Equal(kinds, []string{"approval signal", "approval update"}) {
+		t.Fatalf("refused %+v", st.Refused)
 	}
 	hist, err := s.store.StatusHistory(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := hist[len(hist)-1]
-	if last.Source != "approver:mallory@example.com" || !strings.Contains(last.Reason, "refused approval signal") {
-		t.Fatalf("last ERP row %+v", last)
+	refusedRows := 0
+	for _, c := range hist {
+		if c.Source == "approver:mallory@example.com" && strings.Contains(c.Reason, "refused approval") {
+			refusedRows++
+		}
+	}
+	if refusedRows != 2 {
+		t.Fatalf("want the refused signal and Update in the ERP history, got %d rows: %+v", refusedRows, hist)
 	}
 	if n := s.sim.CountEvents("submitted", inv.Number); n != 0 {
 		t.Fatal("the refused approval submitted the invoice")
@@ -238,7 +250,28 @@ func TestUnknownApproverIsRefused(t *testing.T) {
 	if n := s.sim.CountEvents("draft_deleted", inv.Number); n != 1 {
 		t.Fatalf("%d drafts deleted", n)
 	}
-	recordHistory(t, ctx, s.client, workflows.InvoiceWorkflowID(id), "invoice_refused_then_rejected.json")
+	// The audit has every decision: Mallory's two, refused, and the rejection that was acted on.
+	audit, err := s.store.Decisions(ctx, store.AuditFilter{InvoiceID: id})
+	if err != nil || len(audit) != 3 {
+		t.Fatalf("audit %+v %v", audit, err)
+	}
+	if audit[1].Channel == "signal" { // the refused signal and Update raced; compare them in one order
+		audit[1], audit[2] = audit[2], audit[1]
+	}
+	want := []struct {
+		actor, channel, decision string
+		accepted                 bool
+	}{{"you@example.com", "update", "reject", true}, {"mallory@example.com", "update", "approve", false}, {"mallory@example.com", "signal", "approve", false}}
+	for i, w := range want { // newest first
+		got := audit[i]
+		if got.Actor != w.actor || got.Channel != w.channel || got.Decision.Decision != w.decision || got.Accepted != w.accepted || got.DraftVersion != 1 {
+			t.Errorf("audit row %d: %+v, want %+v", i, got, w)
+		}
+		if !w.accepted && !strings.Contains(got.Refusal, "mallory@example.com is not an approver of customer") {
+			t.Errorf("audit row %d refusal %q", i, got.Refusal)
+		}
+	}
+	recordHistory(t, ctx, s, workflows.InvoiceWorkflowID(id), "invoice_refused_audited.json")
 }
 
 // TestBuyerThatNeverPaysEscalates: the buyer approves and never pays; at the give-up deadline Portico
@@ -276,5 +309,5 @@ func TestBuyerThatNeverPaysEscalates(t *testing.T) {
 		}
 	}
 	t.Logf("history: %d events with %d status reads", events, reads)
-	recordHistory(t, ctx, s.client, workflows.InvoiceWorkflowID(id), "invoice_escalated.json")
+	recordHistory(t, ctx, s, workflows.InvoiceWorkflowID(id), "invoice_escalated.json")
 }

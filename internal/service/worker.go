@@ -4,15 +4,16 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"portico/activities"
 	"portico/internal/browser"
+	"portico/internal/codec"
 	"portico/internal/config"
 	"portico/internal/driver"
 	"portico/internal/evidence"
@@ -38,6 +39,10 @@ type Deps struct {
 	Store  *store.Store
 	Client client.Client
 	Logger *slog.Logger
+	// Codec is the payload codec Client was made with, for the codec server; nil reads the key again.
+	Codec *codec.Codec
+	// HTTP overrides what the HTTP endpoints read from the environment (tests).
+	HTTP *HTTPDeps
 }
 
 // RunWorker runs the workers of the role until ctx ends.
@@ -48,7 +53,11 @@ func RunWorker(ctx context.Context, cfg config.Config, role Role, deps Deps) err
 	}
 	st := deps.Store
 	if st == nil {
+		// Only browser activities open portal credentials: a workflows-only worker may run without the key.
 		keys, err := vault.FromEnv()
+		if errors.Is(err, vault.ErrNoKey) && role == RoleWorkflows {
+			keys, err = nil, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -63,11 +72,34 @@ func RunWorker(ctx context.Context, cfg config.Config, role Role, deps Deps) err
 	c := deps.Client
 	if c == nil {
 		var err error
-		c, err = client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: tlog.NewStructuredLogger(log)})
-		if err != nil {
-			return fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+		if c, err = Dial(ctx, cfg, log); err != nil {
+			return err
 		}
 		defer c.Close()
+	}
+
+	if cfg.HTTPAddr != "" && role != RoleBrowser {
+		hd := HTTPDeps{Logger: log}
+		if deps.HTTP != nil {
+			hd = *deps.HTTP
+		}
+		hd.Client, hd.Store, hd.Codec = c, st, deps.Codec
+		if hd.Logger == nil {
+			hd.Logger = log
+		}
+		if hd.Codec == nil {
+			var err error
+			if hd.Codec, err = codec.FromEnv(); err != nil {
+				return err
+			}
+		}
+		h, err := HTTPHandler(hd)
+		if err != nil {
+			return err
+		}
+		if err := serveHTTP(ctx, cfg.HTTPAddr, h, log); err != nil {
+			return err
+		}
 	}
 
 	var workers []worker.Worker
@@ -99,7 +131,7 @@ func RunWorker(ctx context.Context, cfg config.Config, role Role, deps Deps) err
 		if cfg.EvidenceDir != "" {
 			ev = &evidence.FileStore{Dir: cfg.EvidenceDir}
 		}
-		drv := driver.New(br, driver.Config{Claims: st, Guard: st, Evidence: ev})
+		drv := driver.New(br, driver.Config{Claims: st, Guard: st, Sessions: st, Evidence: ev})
 		w.RegisterActivity(&activities.Browser{Store: st, Driver: drv, Portals: portals})
 		workers = append(workers, w)
 	}

@@ -126,7 +126,7 @@ func (s *Server) aribaSessionPassword(w http.ResponseWriter, r *http.Request) {
 	outcome, msg := s.checkPasswordLocked(username, body.Password, cookieValue(r, rememberCookie))
 	switch outcome {
 	case loginNeedsTOTP, loginPasswordExpired:
-		token := randomToken()
+		token := s.newToken()
 		s.mfa[token] = &mfaPending{
 			username: username, next: "/app", expires: s.now().Add(mfaTTL),
 			mustChangePassword: outcome == loginPasswordExpired,

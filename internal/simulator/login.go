@@ -305,7 +305,7 @@ func (s *Server) rememberBrowserLocked(username string) (token string, maxAge ti
 	if acct.Remembered == nil {
 		acct.Remembered = map[string]time.Time{}
 	}
-	token = randomToken()
+	token = s.newToken()
 	maxAge = time.Duration(days) * 24 * time.Hour
 	acct.Remembered[rememberHash(token)] = now.Add(maxAge)
 	if err := s.persistLocked(); err != nil {
@@ -346,7 +346,7 @@ func (s *Server) startSession(username string) (sessionToken string) {
 //
 // SHARED CORE: used by the Coupa pages and the Ariba SPA.
 func (s *Server) startSessionLocked(username string) (sessionToken string) {
-	sess := &session{id: randomToken(), username: username, csrf: randomToken(), lastSeen: s.now()}
+	sess := &session{id: s.newToken(), username: username, csrf: randomToken(), lastSeen: s.now()}
 	s.sweepSessionsLocked()
 	s.sessions[sess.id] = sess
 	return sess.id
@@ -401,7 +401,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	outcome, msg := s.checkPasswordLocked(username, password, cookieValue(r, rememberCookie))
 	switch outcome {
 	case loginNeedsTOTP, loginPasswordExpired:
-		token := randomToken()
+		token := s.newToken()
 		s.mfa[token] = &mfaPending{
 			username: username, next: next, expires: s.now().Add(mfaTTL),
 			mustChangePassword: outcome == loginPasswordExpired,

@@ -68,6 +68,27 @@ type Server struct {
 	faults faultSet // injected faults (faults.go), guarded by mu
 
 	requests []Request // the latest supplier requests (Requests), guarded by mu; not persisted
+
+	issuedMu sync.Mutex
+	issued   []string // every cookie value handed out (IssuedCookies)
+}
+
+// newToken makes a random cookie value and keeps it for IssuedCookies. It takes its own lock, so callers
+// may or may not hold s.mu.
+func (s *Server) newToken() string {
+	t := randomToken()
+	s.issuedMu.Lock()
+	s.issued = append(s.issued, t)
+	s.issuedMu.Unlock()
+	return t
+}
+
+// IssuedCookies returns the value of every cookie the portal has handed out (sessions, sign-in steps,
+// "remember this browser"), so that tests can prove none reaches a workflow history, a log or the database.
+func (s *Server) IssuedCookies() []string {
+	s.issuedMu.Lock()
+	defer s.issuedMu.Unlock()
+	return append([]string(nil), s.issued...)
 }
 
 // Request is one supplier request the portal received: page loads and API calls, whatever answered them

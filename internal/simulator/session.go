@@ -94,7 +94,7 @@ func (s *Server) preSessionLocked(w http.ResponseWriter, r *http.Request) *preSe
 			delete(s.pre, id)
 		}
 	}
-	id := randomToken()
+	id := s.newToken()
 	p := &preSession{csrf: randomToken(), lastSeen: now}
 	s.pre[id] = p
 	s.setCookie(w, r, preCookie, id)

@@ -39,6 +39,7 @@ func (s *Store) UpsertCustomer(ctx context.Context, c Customer) error {
 
 // UpsertPortalAccount inserts or updates an account and stores its password and TOTP secret encrypted.
 // The TOTP secret is normalised first, so a secret pasted with spaces or as an otpauth:// URI works.
+// It drops the account's saved portal session: a session made with the old credentials is not trusted.
 func (s *Store) UpsertPortalAccount(ctx context.Context, a PortalAccount, password, totpSecret string) error {
 	if s.keys == nil {
 		return vault.ErrNoKey
@@ -64,15 +65,23 @@ func (s *Store) UpsertPortalAccount(ctx context.Context, a PortalAccount, passwo
 	if a.SyncCron == "" {
 		a.SyncCron = "0 0,6,12,18 * * *"
 	}
-	_, err = s.pool.Exec(ctx, `
-		INSERT INTO portal_accounts (id, customer_id, portal, base_url, username, password_enc, totp_secret_enc, time_zone, sync_cron)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id, portal = EXCLUDED.portal,
-			base_url = EXCLUDED.base_url, username = EXCLUDED.username, password_enc = EXCLUDED.password_enc,
-			totp_secret_enc = EXCLUDED.totp_secret_enc, time_zone = EXCLUDED.time_zone,
-			sync_cron = EXCLUDED.sync_cron, updated_at = now()`,
-		a.ID, a.CustomerID, a.Portal, a.BaseURL, a.Username, pw, ts, a.TimeZone, a.SyncCron)
-	return err
+	// The saved portal session goes in the same transaction: it was made with the old credentials (maybe
+	// another user, or a password the portal has since revoked), so no worker may start from it after this.
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO portal_accounts (id, customer_id, portal, base_url, username, password_enc, totp_secret_enc, time_zone, sync_cron)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id, portal = EXCLUDED.portal,
+				base_url = EXCLUDED.base_url, username = EXCLUDED.username, password_enc = EXCLUDED.password_enc,
+				totp_secret_enc = EXCLUDED.totp_secret_enc, time_zone = EXCLUDED.time_zone,
+				sync_cron = EXCLUDED.sync_cron, updated_at = now()`,
+			a.ID, a.CustomerID, a.Portal, a.BaseURL, a.Username, pw, ts, a.TimeZone, a.SyncCron)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM portal_sessions WHERE account_id = $1`, a.ID)
+		return err
+	})
 }
 
 func secretContext(accountID, column string) string {

@@ -151,6 +151,9 @@ type StatusChange struct {
 	PortalInvoiceID string
 	Reason          string
 	Source          string // "portico", "portal", or "approver:<name>"
+	// Decision, when set, is the approval or resolution this change records (accepted or refused); it is
+	// kept in the decision audit in the same transaction as the change.
+	Decision *Decision `json:",omitempty"`
 }
 
 // RecordStatus appends the change to the invoice's status history and updates the ERP row. It is
@@ -170,6 +173,11 @@ func (s *Store) RecordStatus(ctx context.Context, c StatusChange) error {
 		}
 		if tag.RowsAffected() == 0 {
 			return nil
+		}
+		if c.Decision != nil {
+			if err := insertDecision(ctx, tx, c); err != nil {
+				return err
+			}
 		}
 		_, err = tx.Exec(ctx, `
 			UPDATE erp_invoices SET stage = $2, portal_status = $3, status_reason = $4,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/mail"
 	"slices"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ const (
 // field means to the invoice workflow.
 type Policy struct {
 	CustomerID         string
-	Approvers          []string // lower case; empty: any named approver
+	Approvers          []string // lower case; empty: nobody may decide until approvers are configured
 	AutoApprove        bool
 	RemindEvery        time.Duration
 	EscalateAfter      time.Duration
@@ -38,8 +39,8 @@ type Policy struct {
 	TaxReference       string
 }
 
-// DefaultPolicy is the policy of a customer without a row in customer_policies: no approver list (any named
-// approver), no auto-approval, a reminder a day, escalation after three days, two automatic
+// DefaultPolicy is the policy of a customer without a row in customer_policies: no approvers (no decision
+// is accepted until some are configured), no auto-approval, a reminder a day, escalation after three days, two automatic
 // resubmissions renumbered "-01", "-02", exact payment terms, no tolerance, no backdating limit and no
 // required attachment.
 func DefaultPolicy(customerID string) Policy {
@@ -118,15 +119,21 @@ func (s *Store) UpsertPolicy(ctx context.Context, p Policy) error {
 
 func (p Policy) normalized() (Policy, error) {
 	approvers := []string{}
+	var problems []string
 	for _, a := range p.Approvers {
 		a = strings.ToLower(strings.TrimSpace(a))
-		if a != "" && !slices.Contains(approvers, a) {
-			approvers = append(approvers, a)
+		if a == "" || slices.Contains(approvers, a) {
+			continue
 		}
+		// Approvers are named by address in every decision; a display name or a typo would never match one.
+		if addr, err := mail.ParseAddress(a); err != nil || addr.Address != a {
+			problems = append(problems, fmt.Sprintf("approver %q is not a bare e-mail address", a))
+			continue
+		}
+		approvers = append(approvers, a)
 	}
 	p.Approvers = approvers
 	p.Terms = strings.ToLower(strings.TrimSpace(p.Terms))
-	var problems []string
 	if p.Terms != TermsExact && p.Terms != TermsBetterAllowed {
 		problems = append(problems, fmt.Sprintf("terms %q is not %q or %q", p.Terms, TermsExact, TermsBetterAllowed))
 	}

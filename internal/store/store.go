@@ -82,6 +82,9 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 
+// Ping checks that the database answers, for health endpoints.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
 func notFound(err error, what string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)

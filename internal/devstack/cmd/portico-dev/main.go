@@ -15,12 +15,15 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"portico/internal/api"
+	"portico/internal/codec"
 	"portico/internal/demo"
 	"portico/internal/devstack"
 	"portico/internal/erp"
@@ -36,6 +39,9 @@ const (
 	simAddr   = "127.0.0.1:8090"
 	temporalP = 7233
 	uiPort    = 8233
+	// httpAddr serves the ERP API, the codec server and /healthz from the worker. The UI is reached as
+	// 127.0.0.1 too, so the codec login cookie is same-site for it.
+	httpAddr = "127.0.0.1:8095"
 )
 
 func main() {
@@ -69,6 +75,14 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	sec, err := demoSecrets(state)
+	if err != nil {
+		return err
+	}
+	cd, err := codec.FromEnv()
+	if err != nil {
+		return err
+	}
 
 	say("starting PostgreSQL 15 on 127.0.0.1:%d (data in %s)", pgPort, filepath.Join(state, "pg"))
 	pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{DataDir: filepath.Join(state, "pg"), Port: pgPort, Log: logf})
@@ -79,7 +93,7 @@ func run(ctx context.Context) error {
 
 	say("starting the Temporal dev server on :%d, UI on :%d (history in %s)", temporalP, uiPort, filepath.Join(state, "temporal.db"))
 	tmp, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{DBFile: filepath.Join(state, "temporal.db"), Port: temporalP, UIPort: uiPort,
-		SearchAttributes: workflows.SearchAttributes, Log: logf})
+		SearchAttributes: workflows.SearchAttributes, UICodecEndpoint: "http://" + httpAddr + "/codec", Log: logf})
 	if err != nil {
 		return err
 	}
@@ -113,7 +127,7 @@ func run(ctx context.Context) error {
 	}
 	say("seeded the demo ERP: customer %s, portal account %s, %d invoices with PDFs", demo.CustomerID, data.AccountID, len(data.InvoiceIDs))
 
-	worker, err := startWorker(ctx, state, pg.DSN(), tmp.HostPort(), keyFile)
+	worker, err := startWorker(ctx, state, pg.DSN(), tmp.HostPort(), keyFile, sec)
 	if err != nil {
 		return err
 	}
@@ -130,7 +144,7 @@ func run(ctx context.Context) error {
 	}()
 
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	c, err := client.DialContext(ctx, client.Options{HostPort: tmp.HostPort(), Logger: quiet})
+	c, err := client.DialContext(ctx, codec.ClientOptions(client.Options{HostPort: tmp.HostPort(), Logger: quiet}, cd))
 	if err != nil {
 		return err
 	}
@@ -186,16 +200,27 @@ Portico is running.
 
 Invoices awaiting approval: %v
 
-Approve one with the stock Temporal CLI:
-  %s workflow signal --workflow-id %s --name approval \
-      --input '{"decision":"approve","approver":"you@example.com","note":"checked"}'
-or with Portico's CLI:
+Approve one with Portico's CLI:
   go run ./starter approve %s -approver you@example.com
+or with the stock Temporal CLI (its input is encrypted on the way in through the codec server):
+  %s workflow signal --workflow-id %s --name approval \
+      --codec-endpoint http://%s/codec --codec-auth "Bearer $(cat %s)" \
+      --input '{"decision":"approve","approver":"you@example.com","note":"checked"}'
+
+Payloads are encrypted (key %s). To read them in the UI: open http://%s/codec/login, paste the
+token from %s, then in the UI click the codec (glasses) icon, choose "Use my browser setting", enter
+http://%s/codec, switch on "Include cross-origin credentials" and Apply.
+
+The ERP API (%s/v1/) takes signed requests from client erp-demo (secret in %s), or:
+  curl -X POST http://%s/v1/invoices/<erp-invoice-id>/start -H "Authorization: Bearer $(cat %s)" \
+      -H "Portico-Timestamp: $(date +%%s)" -H "Portico-Nonce: $(openssl rand -hex 16)"
 
 Then play the buyer at %s/buyer (approve, pay) and watch the workflow follow it to Paid.
 Press Ctrl-C to stop everything.
 `, tmp.UIURL(), simURL, demo.Supplier, simURL, state, state, state, data.InvoiceIDs,
-		temporalBin, workflows.InvoiceWorkflowID(data.InvoiceIDs[0]), data.InvoiceIDs[0], simURL)
+		data.InvoiceIDs[0], temporalBin, workflows.InvoiceWorkflowID(data.InvoiceIDs[0]), httpAddr, sec.codecTokenFile,
+		sec.payloadKeyFile, httpAddr, sec.codecTokenFile, httpAddr,
+		"http://"+httpAddr, sec.apiKeysFile, httpAddr, sec.apiTokenFile, simURL)
 	<-ctx.Done()
 	fmt.Println()
 	return nil
@@ -219,8 +244,57 @@ func vaultKeys(state string) (*vault.Keyring, string, error) {
 	return k, keyFile, err
 }
 
+// secrets are the files of the demo's keys and tokens, made once and kept in the state directory.
+type secrets struct {
+	payloadKeyFile, codecTokenFile, apiKeysFile, apiTokenFile string
+}
+
+// demoSecrets makes the payload key, the codec server token and the ERP API's client credentials once,
+// and points this process's environment at them (the starter finds them in .state by itself).
+func demoSecrets(state string) (secrets, error) {
+	s := secrets{
+		payloadKeyFile: filepath.Join(state, "payload.key"), codecTokenFile: filepath.Join(state, "codec.token"),
+		apiKeysFile: filepath.Join(state, "api.keys"), apiTokenFile: filepath.Join(state, "api.token"),
+	}
+	if err := writeOnce(s.payloadKeyFile, func() (string, error) { return vault.NewKeyEntry("payload-1") }); err != nil {
+		return s, err
+	}
+	if err := writeOnce(s.codecTokenFile, func() (string, error) { return api.NewToken(), nil }); err != nil {
+		return s, err
+	}
+	if err := writeOnce(s.apiTokenFile, func() (string, error) { return api.NewToken(), nil }); err != nil {
+		return s, err
+	}
+	token, err := os.ReadFile(s.apiTokenFile)
+	if err != nil {
+		return s, err
+	}
+	if err := writeOnce(s.apiKeysFile, func() (string, error) {
+		return "# ERP API clients: <id>:hmac:<base64 secret> or <id>:bearer-sha256:<hex digest of the token>\n" +
+			api.HMACEntry("erp-demo", api.NewClientSecret()) + "\n" +
+			api.BearerEntry("erp-demo-token", strings.TrimSpace(string(token))), nil
+	}); err != nil {
+		return s, err
+	}
+	os.Setenv("PORTICO_PAYLOAD_KEY_FILE", s.payloadKeyFile)
+	os.Unsetenv("PORTICO_PAYLOAD_KEY")
+	return s, nil
+}
+
+// writeOnce writes a secret file readable only by its owner, unless it exists already.
+func writeOnce(path string, make func() (string, error)) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	v, err := make()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(v+"\n"), 0o600)
+}
+
 // startWorker builds and starts the worker binary, as production runs it: a process of its own.
-func startWorker(ctx context.Context, state, dsn, temporal, keyFile string) (*exec.Cmd, error) {
+func startWorker(ctx context.Context, state, dsn, temporal, keyFile string, sec secrets) (*exec.Cmd, error) {
 	bin := filepath.Join(state, "bin", "worker")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./worker")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
@@ -233,7 +307,9 @@ func startWorker(ctx context.Context, state, dsn, temporal, keyFile string) (*ex
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "PORTICO_DATABASE_URL="+dsn, "TEMPORAL_ADDRESS="+temporal, "PORTICO_VAULT_KEY_FILE="+keyFile,
-		"PORTICO_EVIDENCE_DIR="+filepath.Join(state, "evidence"), "PORTICO_PORTALS_DIR="+filepath.Join(state, "portals"))
+		"PORTICO_EVIDENCE_DIR="+filepath.Join(state, "evidence"), "PORTICO_PORTALS_DIR="+filepath.Join(state, "portals"),
+		"PORTICO_PAYLOAD_KEY_FILE="+sec.payloadKeyFile, "PORTICO_CODEC_TOKEN_FILE="+sec.codecTokenFile,
+		"PORTICO_API_KEYS_FILE="+sec.apiKeysFile, "PORTICO_HTTP_ADDR="+httpAddr)
 	cmd.Stdout, cmd.Stderr = logw, logw
 	// The worker must not outlive `make run`, even if it is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
