@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,19 @@ type Browser struct {
 	// FullSyncEvery is how often a PO sync reads the whole list although the portal lists changes; default
 	// DefaultFullSyncEvery.
 	FullSyncEvery time.Duration
+	// Metrics counts the drafts and submissions these activities make; nil counts nothing.
+	Metrics Recorder
+}
+
+// Recorder counts what the browser activities changed in the portals, for metrics; *metrics.Metrics is
+// one. It is injected rather than reached through activity.GetMetricsHandler so that the counters carry
+// exactly their documented labels (the portal), not the SDK's per-activity tags, and so that they are
+// counted the same with or without a Temporal worker around the activity.
+type Recorder interface {
+	// DraftSaved counts a draft saved in the portal (not one a retry found already there).
+	DraftSaved(portal string)
+	// Submitted counts a draft submitted in the portal (not one a retry found already submitted).
+	Submitted(portal string)
 }
 
 // DraftResult is the draft in the portal; Reused is set when a draft with the number was already there
@@ -44,14 +58,15 @@ type DraftResult struct {
 	Evidence []string `json:",omitempty"`
 }
 
-// session opens a portal tab for an account. Each step heartbeats, so a hung browser is detected by
-// Temporal's heartbeat timeout instead of holding the activity until its overall timeout.
-func (b *Browser) session(ctx context.Context, accountID string) (*driver.Session, error) {
-	return b.openSession(ctx, accountID, func(step string) { activity.RecordHeartbeat(ctx, step) })
+// session opens a portal tab for an account, for work on an invoice (invoiceID, or "" for none: it names
+// the invoice in the log of each step). Each step heartbeats, so a hung browser is detected by Temporal's
+// heartbeat timeout instead of holding the activity until its overall timeout.
+func (b *Browser) session(ctx context.Context, accountID, invoiceID string) (*driver.Session, error) {
+	return b.openSession(ctx, accountID, invoiceID, func(step string) { activity.RecordHeartbeat(ctx, step) })
 }
 
 // openSession is session with the heartbeat of each step given by the caller.
-func (b *Browser) openSession(ctx context.Context, accountID string, heartbeat func(step string)) (*driver.Session, error) {
+func (b *Browser) openSession(ctx context.Context, accountID, invoiceID string, heartbeat func(step string)) (*driver.Session, error) {
 	acct, err := b.Store.PortalAccount(ctx, accountID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeMisconfigured, nil)
@@ -68,9 +83,13 @@ func (b *Browser) openSession(ctx context.Context, accountID string, heartbeat f
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError("portal account "+accountID+": cannot read credentials: "+err.Error(), ErrTypeMisconfigured, nil)
 	}
+	ids := []any{"account", accountID}
+	if invoiceID != "" {
+		ids = append(ids, "invoice", invoiceID)
+	}
 	onStep := func(step string) {
 		heartbeat(step)
-		activity.GetLogger(ctx).Debug("portal step", "account", accountID, "step", step)
+		activity.GetLogger(ctx).Debug("portal step", append(slices.Clip(ids), "step", step)...)
 	}
 	return b.Driver.Open(ctx, driver.Account{ID: accountID, BaseURL: acct.BaseURL, Portal: def, Credentials: creds}, onStep)
 }
@@ -94,7 +113,7 @@ func (b *Browser) SaveDraft(ctx context.Context, invoiceID string) (DraftResult,
 	if err != nil {
 		return DraftResult{}, err
 	}
-	s, err := b.session(ctx, inv.AccountID)
+	s, err := b.session(ctx, inv.AccountID, invoiceID)
 	if err != nil {
 		return DraftResult{}, err
 	}
@@ -111,6 +130,8 @@ func (b *Browser) SaveDraft(ctx context.Context, invoiceID string) (DraftResult,
 		return DraftResult{}, temporal.NewNonRetryableApplicationError(msg, ErrTypeNumberUsed, nil)
 	}
 	if found {
+		activity.GetLogger(ctx).Info("draft already in the portal", "invoice", invoiceID, "account", inv.AccountID,
+			"number", d.Number, "portal_id", existing.PortalID, "portal_status", existing.PortalStatus)
 		b.recordNumberCheck(ctx, invoiceID, true, fmt.Sprintf("%s is this invoice's own, on %s", d.Number, poRef(existing.PONumber)))
 		res := DraftResult{Invoice: existing, Reused: true}
 		if existing.Status == portal.StatusDraft {
@@ -123,6 +144,15 @@ func (b *Browser) SaveDraft(ctx context.Context, invoiceID string) (DraftResult,
 	}
 	b.recordNumberCheck(ctx, invoiceID, true, fmt.Sprintf("the portal has no invoice numbered %s", d.Number))
 	saved, err := s.CreateDraft(d)
+	// A total the portal computed differently is found after the save: that draft is in the portal too.
+	var mismatch *portal.MismatchError
+	if err == nil || errors.As(err, &mismatch) {
+		if b.Metrics != nil {
+			b.Metrics.DraftSaved(s.Portal())
+		}
+		activity.GetLogger(ctx).Info("draft saved", "invoice", invoiceID, "account", inv.AccountID, "number", d.Number,
+			"portal_id", saved.PortalID, "total_matches", err == nil)
+	}
 	if err != nil {
 		return DraftResult{}, portalError(err)
 	}
@@ -207,14 +237,26 @@ func draftOf(inv store.Invoice, attachment []byte) portal.Draft {
 // status and changes nothing.
 func (b *Browser) SubmitInvoice(ctx context.Context, invoiceID string) (portal.Invoice, error) {
 	return withInvoiceSession(ctx, b, invoiceID, func(s *driver.Session, inv store.Invoice) (portal.Invoice, error) {
-		return s.Submit(inv.PortalNumber)
+		out, submitted, err := s.SubmitDraft(inv.PortalNumber)
+		if submitted {
+			if b.Metrics != nil {
+				b.Metrics.Submitted(s.Portal())
+			}
+			activity.GetLogger(ctx).Info("invoice submitted", "invoice", invoiceID, "account", inv.AccountID,
+				"number", inv.PortalNumber, "portal_id", out.PortalID, "portal_status", out.PortalStatus)
+		}
+		return out, err
 	})
 }
 
 // DeleteDraft deletes the invoice's draft from the portal (after an approver rejected it).
 func (b *Browser) DeleteDraft(ctx context.Context, invoiceID string) error {
 	_, err := withInvoiceSession(ctx, b, invoiceID, func(s *driver.Session, inv store.Invoice) (struct{}, error) {
-		return struct{}{}, s.DeleteDraft(inv.PortalNumber)
+		err := s.DeleteDraft(inv.PortalNumber)
+		if err == nil {
+			activity.GetLogger(ctx).Info("draft gone from the portal", "invoice", invoiceID, "account", inv.AccountID, "number", inv.PortalNumber)
+		}
+		return struct{}{}, err
 	})
 	return err
 }
@@ -232,7 +274,7 @@ func withInvoiceSession[T any](ctx context.Context, b *Browser, invoiceID string
 	if err != nil {
 		return zero, err
 	}
-	s, err := b.session(ctx, inv.AccountID)
+	s, err := b.session(ctx, inv.AccountID, invoiceID)
 	if err != nil {
 		return zero, err
 	}
@@ -244,7 +286,7 @@ func withInvoiceSession[T any](ctx context.Context, b *Browser, invoiceID string
 // FetchPurchaseOrder looks one PO up in the portal and stores it, for an invoice whose PO has not been
 // synced yet. It reports whether the portal has the PO.
 func (b *Browser) FetchPurchaseOrder(ctx context.Context, accountID, poNumber string) (bool, error) {
-	s, err := b.session(ctx, accountID)
+	s, err := b.session(ctx, accountID, "")
 	if err != nil {
 		return false, err
 	}
@@ -324,7 +366,7 @@ func (b *Browser) SyncPurchaseOrders(ctx context.Context, accountID string) (Syn
 	}
 	log := activity.GetLogger(ctx)
 	progress := SyncProgress{RunID: run.ID, PagesDone: run.PagesDone, RowsDone: run.RowsDone}
-	s, err := b.openSession(ctx, accountID, func(step string) {
+	s, err := b.openSession(ctx, accountID, "", func(step string) {
 		p := progress
 		p.Step = step
 		activity.RecordHeartbeat(ctx, p)

@@ -8,8 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"portico/internal/money"
+	"portico/internal/payterms"
 	"portico/internal/portal"
 	"portico/internal/store"
 )
@@ -385,11 +384,11 @@ func termsCheck(invTerms, poTerms, poNumber, rule string) (bool, string) {
 		return false, fmt.Sprintf("the invoice's payment terms %q are not %s's %q, and the customer's policy requires the PO's exactly: invoice with %q",
 			invTerms, poNumber, poTerms, poTerms)
 	}
-	invDays, ok := paymentDays(invTerms)
+	invDays, ok := payterms.Days(invTerms)
 	if !ok {
 		return false, fmt.Sprintf("cannot read a number of payment days from the invoice's terms %q (%s: %q): use terms like \"Net 30\" or \"30 days\"", invTerms, poNumber, poTerms)
 	}
-	poDays, ok := paymentDays(poTerms)
+	poDays, ok := payterms.Days(poTerms)
 	if !ok {
 		return false, fmt.Sprintf("cannot read a number of payment days from %s's terms %q, so the invoice's %q cannot be compared: invoice with %q",
 			poNumber, poTerms, invTerms, poTerms)
@@ -399,31 +398,6 @@ func termsCheck(invTerms, poTerms, poNumber, rule string) (bool, string) {
 			invTerms, invDays, poNumber, poTerms, poDays, poDays)
 	}
 	return true, fmt.Sprintf("the invoice's %q (%d days) are no longer than %s's %q (%d days)", invTerms, invDays, poNumber, poTerms, poDays)
-}
-
-var (
-	netDays      = regexp.MustCompile(`^(?:.*\s)?net\s*(\d{1,3})(?:\s*days?)?$`) // "Net 30", "NET30", "2/10 Net 30", "net 30 days"
-	plainDays    = regexp.MustCompile(`^(\d{1,3})\s*days?(?:\s+net)?$`)          // "30 days", "30 days net"
-	shortNetDays = regexp.MustCompile(`^n\s*(\d{1,3})$`)                         // "N30"
-	immediate    = regexp.MustCompile(`^(?:due\s+)?(?:on|upon)\s+receipt$|^immediate(?:ly)?$|^net\s*0$|^cash$`)
-)
-
-// paymentDays reads how many days after the invoice date payment is due from terms such as "Net 30",
-// "NET30", "30 days", "2/10 Net 30" (the discount does not change the due date) or "Due on receipt" (0).
-// Terms it cannot read for certain (end of month, "prox.", anything else) are not guessed.
-func paymentDays(terms string) (int, bool) {
-	t := strings.Join(strings.Fields(strings.ToLower(strings.TrimSpace(terms))), " ")
-	t = strings.TrimSuffix(t, ".")
-	if immediate.MatchString(t) {
-		return 0, true
-	}
-	for _, re := range []*regexp.Regexp{netDays, plainDays, shortNetDays} {
-		if m := re.FindStringSubmatch(t); m != nil {
-			n, err := strconv.Atoi(m[1])
-			return n, err == nil
-		}
-	}
-	return 0, false
 }
 
 // ApplyFix records a fix for the invoice's next portal submission: the value of the fix's kind (a new

@@ -3,83 +3,62 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"portico/internal/config"
 	"portico/internal/store"
 	"portico/internal/vault"
 )
 
-const keysUsage = `Usage: starter keys <command> [flags]
+const keysAbout = `
+Makes vault keys, shows which key each stored secret (portal passwords, TOTP secrets, saved sessions) is
+under, and re-encrypts them under the primary key, so that an old key can be removed without losing one:
 
-Commands:
   new [-id ID]   print a fresh vault key entry "ID:base64key" (ID defaults to k-YYYYMMDD)
   status         list the keyring's keys (primary first) and how many stored secrets are under each key
   rotate         re-encrypt every stored secret that is not under the primary key
 
 The keyring comes from PORTICO_VAULT_KEY (comma-separated entries) or PORTICO_VAULT_KEY_FILE (one entry a
 line); the first entry is the primary, which encrypts; every entry decrypts. The database is
-PORTICO_DATABASE_URL. Run "starter keys <command> -h" for a command's flags.
-`
+PORTICO_DATABASE_URL. Run "starter keys <command> -h" for a command's flags.`
 
-// keysCommand makes vault keys, shows which key each stored secret is under, and rotates the secrets to
+// keysCmd makes vault keys, shows which key each stored secret is under, and rotates the secrets to
 // the primary key, so that an old key can be removed without losing a password, TOTP secret or session.
-func keysCommand(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, keysUsage)
-		return nil
+func keysCmd(ctx context.Context, e *env, args []string) error {
+	top := newFlags("keys", "keys <new | status | rotate> [flags]", keysAbout)
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if _, err := top.positional(e, args, 1, 1, "new, status or rotate"); err != nil {
+			return err
+		}
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
+	case "help":
+		top.usage(e.stdout)
+		return nil
 	case "new":
-		return keysNew(os.Stdout, rest)
+		return keysNew(e, rest)
 	case "status":
-		return keysStatus(ctx, os.Stdout, rest)
+		return keysStatus(ctx, e, rest)
 	case "rotate":
-		return keysRotate(ctx, os.Stdout, rest)
+		return keysRotate(ctx, e, rest)
 	}
-	fmt.Fprint(os.Stderr, keysUsage)
-	return fmt.Errorf("keys: unknown command %q: want new, status or rotate", sub)
+	return top.fail("unknown keys command %q: want new, status or rotate", sub)
 }
 
-// parseKeysFlags parses a keys command's flags; it reports false when -h asked for the usage instead.
-func parseKeysFlags(fs *flag.FlagSet, args []string) (bool, error) {
-	fs.SetOutput(os.Stderr)
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return false, fmt.Errorf("keys %s: unexpected argument %q", fs.Name(), fs.Arg(0))
-	}
-	return true, nil
-}
-
-func keysNew(out io.Writer, args []string) error {
-	fs := flag.NewFlagSet("new", flag.ContinueOnError)
-	id := fs.String("id", "k-"+time.Now().UTC().Format("20060102"), "the key's ID: stored with every value it encrypts, so keep it short and never reuse one")
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "Usage: starter keys new [-id ID]")
-		fmt.Fprintln(os.Stderr, "Prints a fresh key entry on stdout; the key itself is shown nowhere else, so keep it safe.")
-		fs.PrintDefaults()
-	}
-	if ok, err := parseKeysFlags(fs, args); !ok {
+func keysNew(e *env, args []string) error {
+	f := newFlags("keys new", "keys new [-id ID]", "Prints a fresh key entry on stdout; the key itself is shown nowhere else, so keep it safe.")
+	id := f.String("id", "k-"+e.now().UTC().Format("20060102"), "the key's ID: stored with every value it encrypts, so keep it short and never reuse one")
+	if _, err := f.positional(e, args, 0, 0, "no arguments"); err != nil {
 		return err
 	}
 	// A comma would split the entry in PORTICO_VAULT_KEY; blanks are trimmed away by the keyring.
 	if *id == "" || strings.ContainsAny(*id, ":,# \t\r\n") {
-		return fmt.Errorf("keys new: key ID %q: use letters, digits, '-', '_' or '.'", *id)
+		return f.fail("key ID %q: use letters, digits, '-', '_' or '.'", *id)
 	}
 	entry, err := vault.NewKeyEntry(*id)
 	if err != nil {
@@ -88,20 +67,17 @@ func keysNew(out io.Writer, args []string) error {
 	if _, err := vault.NewKeyring(entry); err != nil {
 		return fmt.Errorf("keys new: %w", err)
 	}
-	fmt.Fprintln(out, entry)
-	fmt.Fprintf(os.Stderr, "Put this entry first in the keyring of every worker (keep the current keys after it), restart them, then run \"starter keys rotate\".\n")
+	fmt.Fprintln(e.stdout, entry)
+	fmt.Fprintf(e.stderr, "Put this entry first in the keyring of every worker (keep the current keys after it), restart them, then run \"starter keys rotate\".\n")
 	return nil
 }
 
-func keysStatus(ctx context.Context, out io.Writer, args []string) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "Usage: starter keys status")
-		fmt.Fprintln(os.Stderr, "Lists the keyring's keys and, for every key ID, how many stored secrets are under it.")
-	}
-	if ok, err := parseKeysFlags(fs, args); !ok {
+func keysStatus(ctx context.Context, e *env, args []string) error {
+	f := newFlags("keys status", "keys status", "Lists the keyring's keys and, for every key ID, how many stored secrets are under it.")
+	if _, err := f.positional(e, args, 0, 0, "no arguments"); err != nil {
 		return err
 	}
+	out := e.stdout
 	// The counts come from the values' plaintext headers, so they are shown even without a keyring.
 	keys, err := vault.FromEnv()
 	if err != nil && !errors.Is(err, vault.ErrNoKey) {
@@ -168,16 +144,14 @@ func keysStatus(ctx context.Context, out io.Writer, args []string) error {
 	return nil
 }
 
-func keysRotate(ctx context.Context, out io.Writer, args []string) error {
-	fs := flag.NewFlagSet("rotate", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "Usage: starter keys rotate")
-		fmt.Fprintln(os.Stderr, "Re-encrypts under the primary key every stored secret that is under another key of the keyring.")
-		fmt.Fprintln(os.Stderr, "Every worker must have the new primary key first in its keyring before this runs; running it again is harmless.")
-	}
-	if ok, err := parseKeysFlags(fs, args); !ok {
+func keysRotate(ctx context.Context, e *env, args []string) error {
+	f := newFlags("keys rotate", "keys rotate", `
+Re-encrypts under the primary key every stored secret that is under another key of the keyring. Every
+worker must have the new primary key first in its keyring before this runs; running it again is harmless.`)
+	if _, err := f.positional(e, args, 0, 0, "no arguments"); err != nil {
 		return err
 	}
+	out := e.stdout
 	keys, err := vault.FromEnv()
 	if err != nil {
 		return err

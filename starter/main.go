@@ -1,12 +1,14 @@
 // Command starter is Portico's command line: start the workflow of an ERP invoice, approve or reject its
-// draft, show where it stands, and keep the PO-sync schedules in step with the portal accounts.
+// draft, see which drafts wait and where an invoice stands, report open receivables by age, and keep the
+// PO-sync schedules in step with the portal accounts.
 package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -16,269 +18,255 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"portico/internal/config"
-	"portico/internal/erp"
-	"portico/internal/schedules"
 	"portico/internal/service"
 	"portico/internal/store"
-	"portico/workflows"
 )
 
-const usage = `Usage: starter <command> [flags] [args]
+// env is what the commands take from the process, so that tests run them in-process and read what they
+// write.
+type env struct {
+	stdout, stderr io.Writer
+	// dir is where "evidence" writes a file when no -o names one.
+	dir string
+	now func() time.Time
+	// pollEvery is how often long operations look at their progress.
+	pollEvery time.Duration
+}
 
-Commands:
-  start <invoice-id>...            start the workflow of ERP invoices (starting one twice is harmless)
-  approve <invoice-id> -approver A [-note N] [-draft V]
-                                   approve a draft awaiting approval; it is then submitted
-  reject <invoice-id> -approver A [-note N] [-draft V]
-                                   reject a draft; it is deleted from the portal
-  request-changes <invoice-id> -approver A -note N [-draft V]
-                                   send a draft back: it is deleted and waits for "resolve"
-  resolve <invoice-id> -by P -action resubmit|void|give_up [-note N] [-number X] [-date YYYY-MM-DD]
-          [-tax-reference R] [-remit-to A]
-                                   settle an invoice that needs attention (or had changes requested):
-                                   resubmit (after fixing the ERP data, or with the given corrections),
-                                   void it, or give up on it
-  matches [account-id] [-limit N]  list what matching left for a person: POs with no customer, and
-                                   invoices whose PO is ambiguous or not found, with the reasons
-  state <invoice-id>               show an invoice's stage, checks, evidence and portal status
-  approvers <customer-id> [list|add <e-mail>...|remove <e-mail>...]
-                                   who may decide on the customer's drafts (nobody, until configured)
-  audit [-invoice ID] [-actor E] [-refused] [-since D]
-                                   every decision sent, accepted or refused: who, what, when, which draft
-  keys [new|status|rotate]         make a vault key, show which keys the stored secrets are under, or
-                                   re-encrypt them all under the primary key
-  schedules [ensure|trigger|pause|unpause|runs] [account-id]
-                                   create or update the PO-sync schedule of every portal account (ensure),
-                                   or run, pause, unpause one account's sync, or list its latest syncs
-                                   with their progress (runs)
+func osEnv() *env {
+	return &env{stdout: os.Stdout, stderr: os.Stderr, dir: ".", now: time.Now, pollEvery: time.Second}
+}
 
-Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, PORTICO_DATABASE_URL (see README).
-Run "starter <command> -h" for a command's flags.
-`
+// command is one subcommand: its name, the arguments it takes and one line of what it does, for the
+// command list.
+type command struct {
+	name    string
+	args    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+// commands is a function rather than a variable because "help" refers to the list.
+func commands() []command {
+	return []command{
+		{"start", "<invoice-id>...", "start the workflow of ERP invoices (starting one twice is harmless)", startCmd},
+		{"drafts", "[-customer C] [-account A] [-older-than D]", "list drafts awaiting approval: amount, customer, age, evidence", draftsCmd},
+		{"approve", "<invoice-id> -approver A [-note N] [-draft V]", "approve a draft awaiting approval; it is then submitted", decisionCmd("approve")},
+		{"reject", "<invoice-id> -approver A [-note N] [-draft V]", "reject a draft; it is deleted from the portal", decisionCmd("reject")},
+		{"request-changes", "<invoice-id> -approver A -note N [-draft V]", `send a draft back: it is deleted and waits for "resolve"`, decisionCmd("request-changes")},
+		{"resolve", "<invoice-id> -by P -action resubmit|void|give_up [flags]", "settle an invoice that needs attention or had changes requested", resolveCmd},
+		{"state", "<invoice-id>", "show an invoice's stage, checks, evidence and portal status (JSON)", stateCmd},
+		{"history", "<invoice-id>", "show an invoice's ERP status history, its decisions and its workflow", historyCmd},
+		{"evidence", "<evidence-id> [-o FILE]", "write a draft's screenshot or keyed-in values to a file", evidenceCmd},
+		{"aging", "[-as-of YYYY-MM-DD] [-customer C] [-format table|csv]", "AR aging report of open invoices, with their portal stage and status", agingCmd},
+		{"matches", "[account-id] [-limit N]", "list what PO matching left for a person", matchesCmd},
+		{"approvers", "<customer-id> [list | add <e-mail>... | remove <e-mail>...]", "who may decide on a customer's drafts", approversCmd},
+		{"audit", "[-invoice ID] [-actor E] [-refused] [-since D]", "every decision sent, accepted or refused", auditCmd},
+		{"schedules", "[ensure | trigger <account> [-wait] | pause | unpause | runs <account>]", "keep the PO-sync schedules; run, pause or watch an account's sync", schedulesCmd},
+		{"keys", "[new | status | rotate]", "make a vault key, show or rotate the keys the stored secrets are under", keysCmd},
+		{"help", "[command]", "show this list, or a command's usage", helpCmd},
+	}
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func writeUsage(w io.Writer) {
+	fmt.Fprint(w, "Usage: starter <command> [arguments] [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, PORTICO_DATABASE_URL, PORTICO_PAYLOAD_KEY or
+PORTICO_PAYLOAD_KEY_FILE (payload encryption), PORTICO_VAULT_KEY or PORTICO_VAULT_KEY_FILE (keys only),
+TEMPORAL_UI_URL (links; default http://127.0.0.1:8233). See README.
+Run "starter <command> -h" for a command's arguments and flags.
+`)
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		fmt.Print(usage)
-		return
+	code := run(ctx, osEnv(), os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes: 2 is a mistake in the command line, as flag and most tools use it.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// run runs the command line args (without the program name) and returns the exit code.
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		writeUsage(e.stderr)
+		return exitUsage
 	}
-	if err := run(ctx, os.Args[1], os.Args[2:]); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		writeUsage(e.stdout)
+		return exitOK
+	}
+	cmd, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(e.stderr, "starter: unknown command %q\n\n", name)
+		writeUsage(e.stderr)
+		return exitUsage
+	}
+	err := cmd.run(ctx, e, args[1:])
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, errHelpShown):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(e.stderr, "starter %s: %s\n", name, ue.msg)
+		if ue.usage != nil {
+			fmt.Fprintln(e.stderr)
+			ue.usage(e.stderr)
+		}
+		return exitUsage
+	}
+	fmt.Fprintf(e.stderr, "starter %s: %v\n", name, err)
+	return exitError
+}
+
+func helpCmd(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		writeUsage(e.stdout)
+		return nil
+	}
+	cmd, ok := lookup(args[0])
+	if !ok || cmd.name == "help" {
+		return &usageError{msg: fmt.Sprintf("unknown command %q", args[0]), usage: writeUsage}
+	}
+	return cmd.run(ctx, e, append([]string{"-h"}, args[1:]...))
+}
+
+// errHelpShown reports that a command printed its usage because -h asked for it: success, not failure.
+var errHelpShown = errors.New("help shown")
+
+// usageError is a mistake in the command line; the command's usage follows the message.
+type usageError struct {
+	msg   string
+	usage func(io.Writer)
+}
+
+func (u *usageError) Error() string { return u.msg }
+
+// flags is a command's flag set with the text of its usage.
+type flags struct {
+	*flag.FlagSet
+	synopsis string // "starter approve <invoice-id> ..."
+	about    string
+}
+
+func newFlags(name, synopsis, about string) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	// The usage is printed by parse, to stdout when asked for and to stderr after a mistake.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flags{FlagSet: fs, synopsis: synopsis, about: about}
+}
+
+func (f *flags) usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: starter %s\n", f.synopsis)
+	if f.about != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(f.about))
+	}
+	n := 0
+	f.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprint(w, "\nFlags:\n")
+		f.SetOutput(w)
+		f.PrintDefaults()
+		f.SetOutput(io.Discard)
 	}
 }
 
-func run(ctx context.Context, cmd string, args []string) error {
+// parse parses args with flags anywhere among the positional arguments (people type the invoice ID first)
+// and returns the positional ones. -h or --help prints the usage to stdout and returns errHelpShown.
+func (f *flags) parse(e *env, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				f.usage(e.stdout)
+				return nil, errHelpShown
+			}
+			return nil, f.fail("%v", err)
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
+// fail is a usage error of the command, followed by its usage.
+func (f *flags) fail(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...), usage: f.usage}
+}
+
+// positional parses args and checks that between least and most positional arguments came (most < 0: no
+// limit).
+func (f *flags) positional(e *env, args []string, least, most int, what string) ([]string, error) {
+	pos, err := f.parse(e, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) < least || (most >= 0 && len(pos) > most) {
+		return nil, f.fail("want %s, got %d argument(s)", what, len(pos))
+	}
+	return pos, nil
+}
+
+// dial connects to Temporal through service.Dial, with payload encryption; client warnings go to stderr.
+func (e *env) dial(ctx context.Context) (client.Client, config.Config, error) {
 	cfg, err := config.FromEnv()
 	if err != nil {
-		return err
+		return nil, cfg, err
 	}
-	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
-	switch cmd {
-	case "start":
-		fs.Usage = func() { fmt.Fprintln(os.Stderr, "Usage: starter start <invoice-id>...") }
-		_ = fs.Parse(args)
-		if fs.NArg() == 0 {
-			return fmt.Errorf("start needs at least one ERP invoice ID")
-		}
-		c, st, err := connect(ctx, cfg, true)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		defer st.Close()
-		for _, id := range fs.Args() {
-			s, err := erp.StartInvoice(ctx, c, st, id, workflows.PollPolicy{})
-			if err != nil {
-				return err
-			}
-			verb := "started"
-			if s.Existing {
-				verb = "already exists"
-			}
-			fmt.Printf("%s %s (run %s)\n", s.WorkflowID, verb, s.RunID)
-		}
-		return nil
-	case "approve", "reject", "request-changes":
-		approver := fs.String("approver", os.Getenv("USER"), "who decides: one of the customer's approvers (recorded in the ERP history)")
-		note := fs.String("note", "", "a note for the record")
-		draft := fs.Int("draft", 0, "the draft version you looked at (from `starter state`); a newer draft refuses the decision")
-		fs.Usage = func() {
-			fmt.Fprintf(os.Stderr, "Usage: starter %s <invoice-id> -approver A [-note N] [-draft V]\n", cmd)
-			fs.PrintDefaults()
-		}
-		id, rest := splitID(args)
-		_ = fs.Parse(rest)
-		if id == "" {
-			return fmt.Errorf("%s needs an ERP invoice ID", cmd)
-		}
-		c, _, err := connect(ctx, cfg, false)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		decision := strings.ReplaceAll(cmd, "-", "_")
-		stage, err := erp.SendApproval(ctx, c, id, workflows.Approval{Decision: decision, Approver: *approver, Note: *note, Draft: *draft})
-		if err != nil {
-			return err
-		}
-		fmt.Printf("%s: %s by %s accepted; stage now %s\n", workflows.InvoiceWorkflowID(id), decision, *approver, stage)
-		return nil
-	case "resolve":
-		by := fs.String("by", os.Getenv("USER"), "who resolves (recorded in the ERP history)")
-		action := fs.String("action", "", "resubmit, void or give_up")
-		note := fs.String("note", "", "a note for the record")
-		number := fs.String("number", "", "resubmit under this invoice number in the portal")
-		date := fs.String("date", "", "resubmit with this invoice date (YYYY-MM-DD)")
-		taxRef := fs.String("tax-reference", "", "resubmit with this tax exemption reference")
-		remitTo := fs.String("remit-to", "", "resubmit with this remit-to address")
-		fs.Usage = func() {
-			fmt.Fprintln(os.Stderr, "Usage: starter resolve <invoice-id> -by P -action resubmit|void|give_up [flags]")
-			fs.PrintDefaults()
-		}
-		id, rest := splitID(args)
-		_ = fs.Parse(rest)
-		if id == "" || *action == "" {
-			return fmt.Errorf("resolve needs an ERP invoice ID and -action")
-		}
-		c, _, err := connect(ctx, cfg, false)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		r := workflows.Resolution{Action: *action, By: *by, Note: *note, Number: *number, Date: *date, TaxReference: *taxRef, RemitTo: *remitTo}
-		if err := erp.SendResolution(ctx, c, id, r); err != nil {
-			return err
-		}
-		fmt.Printf("%s: %s sent by %s\n", workflows.InvoiceWorkflowID(id), *action, *by)
-		return nil
-	case "matches":
-		limit := fs.Int("limit", 50, "at most this many rows of each kind")
-		fs.Usage = func() {
-			fmt.Fprintln(os.Stderr, "Usage: starter matches [account-id] [-limit N]")
-			fs.PrintDefaults()
-		}
-		acct, rest := splitID(args)
-		_ = fs.Parse(rest)
-		c, st, err := connect(ctx, cfg, true)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		defer st.Close()
-		return erp.WriteMatchQueue(ctx, st, os.Stdout, acct, *limit)
-	case "state":
-		fs.Usage = func() { fmt.Fprintln(os.Stderr, "Usage: starter state <invoice-id>") }
-		_ = fs.Parse(args)
-		if fs.NArg() != 1 {
-			return fmt.Errorf("state needs one ERP invoice ID")
-		}
-		c, _, err := connect(ctx, cfg, false)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		s, err := erp.State(ctx, c, fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		out, _ := json.MarshalIndent(s, "", "  ")
-		fmt.Println(string(out))
-		return nil
-	case "approvers":
-		return approversCommand(ctx, cfg, args)
-	case "audit":
-		return auditCommand(ctx, cfg, args)
-	case "keys":
-		return keysCommand(ctx, args)
-	case "schedules":
-		fs.Usage = func() {
-			fmt.Fprintln(os.Stderr, "Usage: starter schedules [ensure|trigger <account>|pause <account>|unpause <account>|runs <account>]")
-		}
-		_ = fs.Parse(args)
-		action := "ensure"
-		if fs.NArg() > 0 {
-			action = fs.Arg(0)
-		}
-		c, st, err := connect(ctx, cfg, action == "ensure" || action == "runs")
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if st != nil {
-			defer st.Close()
-		}
-		if action == "ensure" {
-			accts, err := st.PortalAccounts(ctx)
-			if err != nil {
-				return err
-			}
-			res, err := schedules.Ensure(ctx, c, accts)
-			for _, r := range res {
-				verb := "updated"
-				if r.Created {
-					verb = "created"
-				}
-				fmt.Printf("%s %s\n", r.ScheduleID, verb)
-			}
-			return err
-		}
-		if fs.NArg() != 2 {
-			return fmt.Errorf("schedules %s needs a portal account ID", action)
-		}
-		acct := fs.Arg(1)
-		if action == "runs" {
-			runs, err := st.SyncRuns(ctx, acct, 10)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("%-36s  %-9s  %-7s  %-20s  %5s  %7s  %7s  %7s  %s\n", "run", "status", "mode", "started", "pages", "rows", "details", "changed", "updated")
-			for _, r := range runs {
-				fmt.Printf("%-36s  %-9s  %-7s  %-20s  %5d  %7d  %7d  %7d  %s\n", r.ID, r.Status, r.Mode, r.StartedAt.UTC().Format(time.DateTime),
-					r.PagesDone, r.RowsDone, r.DetailsRead, r.Changed, r.UpdatedAt.UTC().Format(time.DateTime))
-			}
-			return nil
-		}
-		switch action {
-		case "trigger":
-			err = schedules.Trigger(ctx, c, acct)
-		case "pause", "unpause":
-			err = schedules.Pause(ctx, c, acct, action == "pause", "from starter CLI")
-		default:
-			return fmt.Errorf("unknown schedules action %q", action)
-		}
-		if err == nil {
-			fmt.Printf("%s: %s done\n", workflows.POSyncScheduleID(acct), action)
-		}
-		return err
-	}
-	fmt.Fprint(os.Stderr, usage)
-	return fmt.Errorf("unknown command %q", cmd)
-}
-
-// splitID lets the invoice ID come before the flags, as people type it.
-func splitID(args []string) (string, []string) {
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		return args[0], args[1:]
-	}
-	return "", args
-}
-
-func connect(ctx context.Context, cfg config.Config, withStore bool) (client.Client, *store.Store, error) {
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	quiet := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c, err := service.Dial(ctx, cfg, quiet)
+	return c, cfg, err
+}
+
+// openStore opens the ERP database. The starter reads invoices and accounts but never secrets, so it holds
+// no vault key ("keys" opens its own store with one).
+func (e *env) openStore(ctx context.Context) (*store.Store, error) {
+	cfg, err := config.FromEnv()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if !withStore {
-		return c, nil, nil
+	return store.Open(ctx, cfg.DatabaseURL, nil)
+}
+
+// connect opens both Temporal and the database; closeAll releases both.
+func (e *env) connect(ctx context.Context) (c client.Client, st *store.Store, cfg config.Config, closeAll func(), err error) {
+	if c, cfg, err = e.dial(ctx); err != nil {
+		return nil, nil, cfg, nil, err
 	}
-	// The starter reads invoices and accounts but never secrets, so it needs no vault key.
-	st, err := store.Open(ctx, cfg.DatabaseURL, nil)
-	if err != nil {
+	if st, err = e.openStore(ctx); err != nil {
 		c.Close()
-		return nil, nil, err
+		return nil, nil, cfg, nil, err
 	}
-	return c, st, nil
+	return c, st, cfg, func() { st.Close(); c.Close() }, nil
+}
+
+// uiURL is the Temporal UI that links point to.
+func uiURL() string {
+	if v := strings.TrimSpace(os.Getenv("TEMPORAL_UI_URL")); v != "" {
+		return v
+	}
+	return "http://127.0.0.1:8233"
 }

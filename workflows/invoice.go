@@ -1014,6 +1014,8 @@ func (w *invoiceWorkflow) observe(ctx workflow.Context, inv portal.Invoice) erro
 // invoice was resubmitted and is to be followed again.
 func (w *invoiceWorkflow) dispute(ctx workflow.Context) (InvoiceResult, bool, error) {
 	round := w.state.Resubmissions + 1
+	// The SDK's handler skips replays, so each rejection is counted once however often it is replayed.
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"reason": rejectionReason(w.current)}).Counter(RejectionsMetric).Inc(1)
 	d := rejections.Classify(w.current, w.policy, w.state.Number, round, workflow.Now(ctx).UTC())
 	if !d.Fixable() {
 		return w.needsAttention(ctx, d.Reason)
@@ -1025,6 +1027,17 @@ func (w *invoiceWorkflow) dispute(ctx workflow.Context) (InvoiceResult, bool, er
 	}
 	err := w.resubmit(ctx, d.Fixes, d.Reason, "portico")
 	return InvoiceResult{}, err != nil, err
+}
+
+// RejectionsMetric counts the buyer's rejections and disputes by reason code (a bounded set: the portal's
+// codes, or "none" when it gave none).
+const RejectionsMetric = "portico_rejections"
+
+func rejectionReason(inv portal.Invoice) string {
+	if inv.Code == "" {
+		return "none"
+	}
+	return strings.ToUpper(inv.Code)
 }
 
 // needsAttention hands a rejection Portico cannot fix to a person and carries out their resolution.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"github.com/stretchr/testify/suite"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -31,11 +35,13 @@ type invoiceSuite struct {
 
 	// What the mocked activities answer and what they were given.
 	policy activities.Policy
-	report activities.CheckReport
-	checks int // CheckInvoice calls
-	drafts int // SaveDraft calls
-	number string
-	notes  []activities.Notification
+	// metrics counts what the workflow reports through its metrics handler.
+	metrics *countingMetrics
+	report  activities.CheckReport
+	checks  int // CheckInvoice calls
+	drafts  int // SaveDraft calls
+	number  string
+	notes   []activities.Notification
 	// notifyTakes is how long Notify runs.
 	notifyTakes time.Duration
 	fixes       []activities.Fix
@@ -65,6 +71,8 @@ func (s *invoiceSuite) SetupTest() {
 	s.sa = map[string]string{}
 	s.policy = activities.Policy{CustomerID: "acme", Approvers: approvers, MaxResubmissions: 2}
 	s.report = allPassed()
+	s.metrics = &countingMetrics{counts: map[string]int64{}}
+	s.SetMetricsHandler(s.metrics)
 	s.env = s.newEnv()
 	s.env.OnActivity(a.LoadInvoice, mock.Anything, invoiceID).Return(summary, nil)
 	s.env.OnActivity(a.LoadPolicy, mock.Anything, "acme").Return(func(context.Context, string) (activities.Policy, error) { return s.policy, nil })
@@ -605,6 +613,7 @@ func (s *invoiceSuite) TestDuplicateNumberIsRenumberedAndResubmittedThenPaid() {
 	s.Equal(1, st.Resubmissions)
 	s.Equal(2, st.DraftVersion)
 	s.assertSeqs()
+	s.Equal(int64(1), s.metrics.get(RejectionsMetric+"{reason=INVOICE_DUPLICATE}"), "the rejection is counted once, by reason")
 }
 
 func (s *invoiceSuite) TestBackDatedInvoiceIsRedatedAndRenumbered() {
@@ -930,3 +939,57 @@ func TestParseResolution(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+// countingMetrics is a client.MetricsHandler that adds up counters by name and tags.
+type countingMetrics struct {
+	mu     sync.Mutex
+	tags   map[string]string
+	counts map[string]int64
+}
+
+func (m *countingMetrics) WithTags(tags map[string]string) client.MetricsHandler {
+	merged := maps.Clone(m.tags)
+	if merged == nil {
+		merged = map[string]string{}
+	}
+	maps.Copy(merged, tags)
+	return &countingMetrics{tags: merged, counts: m.counts}
+}
+
+func (m *countingMetrics) key(name string) string {
+	if len(m.tags) == 0 {
+		return name
+	}
+	var kv []string
+	for k, v := range m.tags {
+		kv = append(kv, k+"="+v)
+	}
+	slices.Sort(kv)
+	return name + "{" + strings.Join(kv, ",") + "}"
+}
+
+func (m *countingMetrics) Counter(name string) client.MetricsCounter {
+	return counterFunc(func(d int64) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.counts[m.key(name)] += d
+	})
+}
+
+func (m *countingMetrics) Gauge(string) client.MetricsGauge {
+	return client.MetricsNopHandler.Gauge("")
+}
+
+func (m *countingMetrics) Timer(string) client.MetricsTimer {
+	return client.MetricsNopHandler.Timer("")
+}
+
+func (m *countingMetrics) get(key string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.counts[key]
+}
+
+type counterFunc func(int64)
+
+func (f counterFunc) Inc(d int64) { f(d) }

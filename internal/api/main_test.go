@@ -21,6 +21,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"portico/internal/api"
+	"portico/internal/codec"
 	"portico/internal/devstack"
 	"portico/internal/store"
 	"portico/internal/testenv"
@@ -54,7 +55,8 @@ func temporalClient(t *testing.T) client.Client {
 		t.Fatalf("start Temporal: %v", temporalErr)
 	}
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
-	c, err := client.Dial(client.Options{HostPort: temporalSrv.HostPort(), Logger: quiet})
+	// With the payload codec, as every Portico client is made: the API's starts carry invoice data.
+	c, err := client.Dial(codec.ClientOptions(client.Options{HostPort: temporalSrv.HostPort(), Logger: quiet}, codec.New(testenv.Keys(t))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,17 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"portico/internal/erp"
 )
 
 // errorBody is the one shape of every error response, so that the ERP needs a single parser: what went
-// wrong, and which request field it concerns when there is one.
+// wrong, and which request field it concerns when there is one. A refused invoice lists every problem in
+// Problems, so the ERP can fix them together; Field is then the first one's.
 type errorBody struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
+	Error    string            `json:"error"`
+	Field    string            `json:"field,omitempty"`
+	Problems []*erp.FieldError `json:"problems,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -31,6 +35,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, field, format string, args ...any) {
 	writeJSON(w, status, errorBody{Error: fmt.Sprintf(format, args...), Field: field})
+}
+
+// writeProblems answers with every problem; error sums them up with the first ones, for a person reading a
+// log of responses.
+func writeProblems(w http.ResponseWriter, status int, what string, problems []*erp.FieldError) {
+	msg := what + ": "
+	for i, p := range problems {
+		if i == 3 {
+			msg += fmt.Sprintf("; and %d more", len(problems)-i)
+			break
+		}
+		if i > 0 {
+			msg += "; "
+		}
+		msg += p.Error()
+	}
+	writeJSON(w, status, errorBody{Error: msg, Field: problems[0].Field, Problems: problems})
 }
 
 // FieldError is a request body or path value the API cannot accept; Field is its JSON name (dotted for

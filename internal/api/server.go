@@ -1,15 +1,18 @@
-// Package api is the ERP's HTTP entry point into Portico: it starts an invoice's workflow and reports its
-// stage. Every request is authenticated (an HMAC signature or a bearer token, see Authenticator) and
-// refused if it is a replay; every response, error or not, is JSON.
+// Package api is the ERP's HTTP entry point into Portico: it takes in an invoice (POST /v1/invoices), starts
+// the workflow of one the ERP wrote itself (POST /v1/invoices/{id}/start) and reports its stage. Every
+// request is authenticated (an HMAC signature or a bearer token, see Authenticator) and refused if it is a
+// replay; every response, error or not, is JSON.
 package api
 
 import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,8 +48,14 @@ type Server struct {
 	Logger *slog.Logger
 	// Now is the clock timestamps are checked against; nil means time.Now.
 	Now func() time.Time
-	// MaxBodyBytes overrides DefaultMaxBodyBytes when positive.
+	// MaxBodyBytes overrides DefaultMaxBodyBytes when positive. It does not apply to POST /v1/invoices.
 	MaxBodyBytes int64
+	// Limits bound what POST /v1/invoices takes in (the attachment size); the zero value means the
+	// defaults (erp.LimitsFromEnv reads them from the environment).
+	Limits erp.Limits
+	// MaxInvoiceBodyBytes bounds the body of POST /v1/invoices, which carries the attachment in base64;
+	// zero or less means Limits.MaxRequestBytes(), room for the largest attachment and the rest.
+	MaxInvoiceBodyBytes int64
 
 	once sync.Once
 	mux  *http.ServeMux
@@ -67,10 +76,12 @@ type route func(w http.ResponseWriter, r *http.Request, c *call)
 
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
+	s.handle("POST /v1/invoices", s.takeInvoice)
 	s.handle("POST /v1/invoices/{id}/start", s.startInvoice)
 	s.handle("GET /v1/invoices/{id}", s.getInvoice)
 	// The method-less twins answer the other methods with a JSON 405 instead of ServeMux's plain text;
 	// the method patterns are more specific and win for their own method.
+	s.handle("/v1/invoices", methodNotAllowed(http.MethodPost))
 	s.handle("/v1/invoices/{id}/start", methodNotAllowed(http.MethodPost))
 	s.handle("/v1/invoices/{id}", methodNotAllowed(http.MethodGet, http.MethodHead))
 	s.handle("/", func(w http.ResponseWriter, r *http.Request, _ *call) {
@@ -115,15 +126,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(HeaderRequestID, c.requestID)
 	log := s.logger().With("request_id", c.requestID, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 
-	limit := s.MaxBodyBytes
-	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
-	}
+	limit, invoice := s.bodyLimit(r)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		status, reason := http.StatusBadRequest, "could not read the request body"
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 			status, reason = http.StatusRequestEntityTooLarge, "the request body is larger than "+byteSize(limit)
+			if invoice {
+				reason += "; an invoice's attachment may be at most " + byteSize(s.Limits.MaxAttachment()) + " (before base64)"
+			}
 		}
 		log.Warn("api request refused", "client", logClient(r.Header.Get(HeaderClient)), "status", status, "reason", reason)
 		writeError(w, status, "", "%s", reason)
@@ -168,6 +179,72 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		level = slog.LevelError // the caller was refused for our fault, not theirs
 	}
 	log.Log(r.Context(), level, "api request", attrs...)
+}
+
+// bodyLimit is the most of the body read for the request, decided before anything else is known about it
+// (even who sent it). Only a new invoice, with its attachment, gets more than DefaultMaxBodyBytes; it
+// reports whether this is that route.
+func (s *Server) bodyLimit(r *http.Request) (int64, bool) {
+	if r.Method == http.MethodPost && r.URL.Path == "/v1/invoices" {
+		if s.MaxInvoiceBodyBytes > 0 {
+			return s.MaxInvoiceBodyBytes, true
+		}
+		return s.Limits.MaxRequestBytes(), true
+	}
+	if s.MaxBodyBytes > 0 {
+		return s.MaxBodyBytes, false
+	}
+	return DefaultMaxBodyBytes, false
+}
+
+// takeInvoice takes in an invoice the ERP sends whole (erp.InvoiceRequest): 202 with its new workflow, 200
+// when the same invoice was taken in before, 400 for JSON that is not an invoice, 422 for values the
+// invoice cannot have (every problem listed), 409 when the ID or the number is taken by other content.
+func (s *Server) takeInvoice(w http.ResponseWriter, r *http.Request, c *call) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, "", "%s", errContentType)
+			return
+		}
+	}
+	if len(bytes.TrimSpace(c.body)) == 0 {
+		writeError(w, http.StatusBadRequest, "", "the body must be an invoice, a JSON object")
+		return
+	}
+	var req erp.InvoiceRequest
+	if err := json.Unmarshal(c.body, &req); err != nil {
+		writeFieldError(w, jsonFieldError(err))
+		return
+	}
+	c.invoice = logClient(req.ID)
+	ctx, cancel := context.WithTimeout(r.Context(), temporalTimeout)
+	defer cancel()
+	started, err := s.Limits.Intake(ctx, s.Store, s.Client, req, workflows.PollPolicy{})
+	var invalid *erp.ValidationError
+	var conflict *erp.ConflictError
+	switch {
+	case errors.As(err, &invalid):
+		status := http.StatusUnprocessableEntity
+		if invalid.Malformed {
+			status = http.StatusBadRequest
+		}
+		c.attrs = append(c.attrs, "problems", len(invalid.Problems), "field", invalid.Problems[0].Field)
+		writeProblems(w, status, "the invoice is refused", invalid.Problems)
+		return
+	case errors.As(err, &conflict):
+		c.attrs = append(c.attrs, "problems", len(conflict.Problems), "field", conflict.Problems[0].Field)
+		writeProblems(w, http.StatusConflict, "invoice "+strconv.Quote(req.ID)+" conflicts with what was taken in before", conflict.Problems)
+		return
+	case err != nil:
+		s.internalError(w, r, c, "could not take in invoice "+strconv.Quote(req.ID), err)
+		return
+	}
+	c.attrs = append(c.attrs, "workflow_id", started.WorkflowID, "run_id", started.RunID, "existing", started.Existing)
+	status := http.StatusAccepted
+	if started.Existing {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, startResponse{WorkflowID: started.WorkflowID, RunID: started.RunID, Existing: started.Existing})
 }
 
 // startRequest is the optional body of POST /v1/invoices/{id}/start.

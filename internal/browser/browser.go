@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -36,6 +37,10 @@ type Browser struct {
 	browserCtx    context.Context
 	cancelBrowser context.CancelFunc
 	cancelAlloc   context.CancelFunc
+
+	// pid and tabs are read by metrics scrapes without b.mu, which NewTab holds while a tab opens.
+	pid  atomic.Int64
+	tabs atomic.Int64
 }
 
 // Start launches Chromium and waits until it answers.
@@ -90,8 +95,23 @@ func (b *Browser) launch(ctx context.Context) error {
 		return ctx.Err()
 	}
 	b.browserCtx, b.cancelBrowser, b.cancelAlloc = browserCtx, cancelBrowser, cancelAlloc
+	var pid int64
+	if c := chromedp.FromContext(browserCtx); c != nil && c.Browser != nil {
+		if p := c.Browser.Process(); p != nil {
+			pid = int64(p.Pid)
+		}
+	}
+	b.pid.Store(pid)
 	return nil
 }
+
+// PID is the ID of the Chromium process (or of the wrapper script that runs it), for metrics that read
+// its process tree; 0 when the browser is closed. After a crash it names the dead process until the next
+// tab starts a new browser.
+func (b *Browser) PID() int { return int(b.pid.Load()) }
+
+// OpenTabs is the number of tabs open now; each browser activity holds one while it runs.
+func (b *Browser) OpenTabs() int { return int(b.tabs.Load()) }
 
 // NewTab opens a tab in a fresh browser context. The tab closes when ctx is done or close is called,
 // whichever comes first; an activity's cancellation therefore frees its tab.
@@ -114,6 +134,9 @@ func (b *Browser) NewTab(ctx context.Context) (tab context.Context, closeTab fun
 		cancel()
 		return nil, nil, fmt.Errorf("open tab: %w", err)
 	}
+	// The tab's context ends whichever way the tab closes (close, ctx, the browser dying), exactly once.
+	b.tabs.Add(1)
+	context.AfterFunc(tabCtx, func() { b.tabs.Add(-1) })
 	stop := context.AfterFunc(ctx, cancel)
 	return tabCtx, func() { stop(); cancel() }, nil
 }
@@ -136,4 +159,5 @@ func (b *Browser) Close() {
 	case <-time.After(10 * time.Second):
 	}
 	b.browserCtx = nil
+	b.pid.Store(0)
 }

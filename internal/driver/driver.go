@@ -78,6 +78,8 @@ type Config struct {
 	// Sessions shares logged-in portal sessions between workers and restarts; nil keeps them in this
 	// process only.
 	Sessions SessionStore
+	// Observer is told of sign-ins and of how long each step took, for metrics; nil tells no one.
+	Observer Observer
 }
 
 // Driver drives portals through one shared Chromium. It keeps each account's session cookies in memory (and,

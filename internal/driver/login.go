@@ -25,9 +25,11 @@ func (s *Session) login() error {
 		return err
 	}
 	if err := s.d.refusedBefore(s.tab, s.acct.ID, s.acct.Credentials); err != nil {
+		s.observeLogin(blockedOutcome(err))
 		return err
 	}
 	err := s.loginOnce()
+	s.observeLogin(loginOutcome(err))
 	if errors.Is(err, portal.ErrLoginRejected) || errors.Is(err, portal.ErrTOTPRejected) ||
 		errors.Is(err, portal.ErrAccountLocked) || errors.Is(err, portal.ErrPasswordExpired) {
 		if nerr := s.d.noteRefusal(s.tab, s.acct.ID, s.acct.Credentials, err); nerr != nil {
@@ -38,6 +40,7 @@ func (s *Session) login() error {
 }
 
 func (s *Session) loginOnce() error {
+	defer s.timed(StepLogin)()
 	s.step("login")
 	s.d.logins.Add(1)
 	vars := map[string]string{"username": s.acct.Credentials.Username, "password": s.acct.Credentials.Password}

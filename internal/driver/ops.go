@@ -50,19 +50,9 @@ func (s *Session) ListPurchaseOrders(opts ListOptions, fn func(page int, pos []p
 	}
 	for page := max(opts.StartPage, 1); ; page++ {
 		step := fmt.Sprintf("list POs page %d", page)
-		vars := map[string]string{"page": strconv.Itoa(page), "search": "", "since": since}
-		if _, err := s.open(step, listURL, vars); err != nil {
-			return err
-		}
-		rows, err := s.readTable(step, t.Table, vars, colList(t.Columns))
+		rows, more, err := s.listPage(step, listURL, map[string]string{"page": strconv.Itoa(page), "search": "", "since": since})
 		if err != nil {
 			return err
-		}
-		more := false
-		if !t.Next.IsZero() {
-			if more, err = s.hasNext(step); err != nil {
-				return err
-			}
 		}
 		pos := make([]portal.PurchaseOrder, 0, len(rows))
 		for _, r := range rows {
@@ -96,6 +86,26 @@ func (s *Session) ListPurchaseOrders(opts ListOptions, fn func(page int, pos []p
 			return nil
 		}
 	}
+}
+
+// listPage loads one page of the PO list and reads its rows and whether a next page follows.
+func (s *Session) listPage(step, listURL string, vars map[string]string) ([]row, bool, error) {
+	defer s.timed(StepListPOs)()
+	t := s.def.POList
+	if _, err := s.open(step, listURL, vars); err != nil {
+		return nil, false, err
+	}
+	rows, err := s.readTable(step, t.Table, vars, colList(t.Columns))
+	if err != nil {
+		return nil, false, err
+	}
+	more := false
+	if !t.Next.IsZero() {
+		if more, err = s.hasNext(step); err != nil {
+			return nil, false, err
+		}
+	}
+	return rows, more, nil
 }
 
 // hasNext reports whether the list shows an enabled next-page control.
@@ -148,6 +158,7 @@ func (s *Session) poFromRow(step string, r row) (portal.PurchaseOrder, error) {
 
 // poLines reads one PO's lines from its page.
 func (s *Session) poLines(number string) ([]portal.POLine, error) {
+	defer s.timed(StepReadPO)()
 	step := "read PO " + number
 	vars := map[string]string{"po": number}
 	status, err := s.open(step, s.def.PO.URL, vars)
@@ -191,6 +202,7 @@ func (s *Session) textShown(text string) bool {
 
 // PurchaseOrder finds one PO through the list's search and reads its lines.
 func (s *Session) PurchaseOrder(number string) (portal.PurchaseOrder, error) {
+	defer s.timed(StepFindPO)()
 	step := "find PO " + number
 	t := s.def.POList
 	search := t.SearchURL
@@ -222,6 +234,7 @@ func (s *Session) PurchaseOrder(number string) (portal.PurchaseOrder, error) {
 // FindInvoice looks the invoice number up in the portal's invoice list. It reports false when the portal
 // has no such invoice; that is how drafting stays idempotent across retries and crashes.
 func (s *Session) FindInvoice(number string) (portal.Invoice, bool, error) {
+	defer s.timed(StepFindInvoice)()
 	step := "find invoice " + number
 	t := s.def.InvoiceList
 	search := t.SearchURL
@@ -294,6 +307,7 @@ func (s *Session) readInvoicePage(step string, id string) (portal.Invoice, error
 
 // openInvoice finds the invoice by number and opens its page.
 func (s *Session) openInvoice(number string) (portal.Invoice, error) {
+	defer s.timed(StepReadStatus)()
 	found, ok, err := s.FindInvoice(number)
 	if err != nil {
 		return found, err
@@ -323,6 +337,7 @@ func (s *Session) openInvoice(number string) (portal.Invoice, error) {
 // to see the invoice as the portal shows it. An invoice whose portal ID is known (just saved or found) is
 // opened directly; otherwise it is looked up by number first.
 func (s *Session) CaptureInvoice(inv portal.Invoice) ([]byte, error) {
+	defer s.timed(StepCaptureInvoice)()
 	step := "capture invoice " + inv.Number
 	if inv.PortalID == "" {
 		if _, err := s.openInvoice(inv.Number); err != nil {
@@ -365,7 +380,9 @@ func (s *Session) CreateDraft(d portal.Draft) (portal.Invoice, error) {
 		defer cleanup()
 		x.uploadPath, vars["attachment"] = p, d.AttachmentName
 	}
+	done := s.timed(StepCreateDraft)
 	err := s.runFlow("create draft "+d.Number, s.def.CreateDraft.Steps, vars, x)
+	done()
 	if err != nil {
 		return portal.Invoice{}, s.explainNoForm(d.PONumber, err)
 	}
@@ -423,24 +440,37 @@ func CheckDraft(inv portal.Invoice, d portal.Draft) error { return checkTotal(in
 
 // Submit submits a draft, confirming the portal's dialog. An invoice already past Draft is returned as it
 // is, so a retried or replayed submission never submits twice.
-func (s *Session) Submit(number string) (portal.Invoice, error) { return s.submit(number, 0) }
+func (s *Session) Submit(number string) (portal.Invoice, error) {
+	inv, _, err := s.SubmitDraft(number)
+	return inv, err
+}
 
-func (s *Session) submit(number string, relogins int) (portal.Invoice, error) {
+// SubmitDraft is Submit, also reporting whether this call submitted the draft: true once the portal's
+// submit flow went through, even if reading the invoice afterwards failed; false when the invoice was past
+// Draft already. Callers count submissions by it, once each, however often they retry.
+func (s *Session) SubmitDraft(number string) (inv portal.Invoice, submitted bool, err error) {
+	return s.submit(number, 0)
+}
+
+func (s *Session) submit(number string, relogins int) (portal.Invoice, bool, error) {
 	inv, err := s.openInvoice(number)
 	if err != nil || inv.Status != portal.StatusDraft {
-		return inv, err
+		return inv, false, err
 	}
+	done := s.timed(StepSubmit)
 	err = s.runSteps("submit "+number, s.def.Submit.Steps, map[string]string{"id": inv.PortalID, "invoice_number": number}, stepExtras{})
+	done()
 	if errors.Is(err, errRelogin) && relogins == 0 {
 		return s.submit(number, 1) // the session ended before the click took: read the invoice again
 	}
 	if errors.Is(err, errRelogin) {
-		return inv, fmt.Errorf("submit %s: the portal ended the session twice in a row: %w", number, portal.ErrUnavailable)
+		return inv, false, fmt.Errorf("submit %s: the portal ended the session twice in a row: %w", number, portal.ErrUnavailable)
 	}
 	if err != nil {
-		return inv, err
+		return inv, false, err
 	}
-	return s.openInvoice(number)
+	inv, err = s.openInvoice(number)
+	return inv, true, err
 }
 
 // DeleteDraft deletes a draft. An invoice that is already gone counts as deleted; one past Draft cannot be.
@@ -457,7 +487,9 @@ func (s *Session) deleteDraft(number string, relogins int) error {
 	if inv.Status != portal.StatusDraft {
 		return fmt.Errorf("invoice %s is %s in the portal; only drafts can be deleted", number, inv.PortalStatus)
 	}
+	done := s.timed(StepDeleteDraft)
 	err = s.runSteps("delete "+number, s.def.Delete.Steps, map[string]string{"id": inv.PortalID, "invoice_number": number}, stepExtras{})
+	done()
 	if errors.Is(err, errRelogin) && relogins == 0 {
 		return s.deleteDraft(number, 1)
 	}

@@ -78,6 +78,7 @@ func (s *Session) open(step, pathTmpl string, vars map[string]string) (int64, er
 
 // navigate loads a page and waits for it to settle.
 func (s *Session) navigate(step, path string) (int64, error) {
+	defer s.timed(StepPageLoad)()
 	ctx, cancel := s.stepCtx()
 	defer cancel()
 	s.d.pageLoads.Add(1)

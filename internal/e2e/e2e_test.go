@@ -23,6 +23,7 @@ import (
 	"portico/internal/demo"
 	"portico/internal/devstack"
 	"portico/internal/erp"
+	"portico/internal/metrics"
 	"portico/internal/schedules"
 	"portico/internal/service"
 	"portico/internal/simulator"
@@ -36,6 +37,7 @@ type stack struct {
 	temporal *devstack.Temporal
 	client   client.Client
 	codec    *codec.Codec
+	metrics  *metrics.Metrics
 	// logs holds everything the worker and the clients logged, at debug level, as JSON lines.
 	logs   *testenv.Logs
 	store  *store.Store
@@ -69,7 +71,8 @@ func start(t *testing.T, suffix string) *stack {
 		t.Fatal(err)
 	}
 	cd := codec.New(keys)
-	c, err := client.DialContext(ctx, codec.ClientOptions(client.Options{HostPort: tmp.HostPort(), Logger: tlog.NewStructuredLogger(log)}, cd))
+	met := metrics.New()
+	c, err := client.DialContext(ctx, codec.ClientOptions(client.Options{HostPort: tmp.HostPort(), Logger: tlog.NewStructuredLogger(log), MetricsHandler: met.TemporalHandler()}, cd))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +82,7 @@ func start(t *testing.T, suffix string) *stack {
 	done := make(chan error, 1)
 	wctx, stopWorker := context.WithCancel(ctx)
 	go func() {
-		done <- service.RunWorker(wctx, config.Config{BrowserSlots: 2}, service.RoleAll, service.Deps{Store: st, Client: c, Logger: log})
+		done <- service.RunWorker(wctx, config.Config{BrowserSlots: 2}, service.RoleAll, service.Deps{Store: st, Client: c, Logger: log, Metrics: met})
 	}()
 	t.Cleanup(func() {
 		stopWorker()
@@ -87,7 +90,7 @@ func start(t *testing.T, suffix string) *stack {
 			t.Errorf("worker: %v", err)
 		}
 	})
-	return &stack{temporal: tmp, client: c, codec: cd, logs: logs, store: st, sim: sim, simURL: simURL, buyer: demo.Buyer{BaseURL: simURL}, data: data}
+	return &stack{temporal: tmp, client: c, codec: cd, metrics: met, logs: logs, store: st, sim: sim, simURL: simURL, buyer: demo.Buyer{BaseURL: simURL}, data: data}
 }
 
 func (s *stack) hasDraft(number string) bool {

@@ -9,6 +9,8 @@ import (
 
 	"portico/internal/demo"
 	"portico/internal/erp"
+	"portico/internal/metrics/metricstest"
+	"portico/internal/service"
 	"portico/internal/store"
 	"portico/workflows"
 )
@@ -157,6 +159,36 @@ func TestDuplicateNumberRenumberedAndPaid(t *testing.T) {
 		t.Fatalf("ERP keeps number %q, portal number %q", row.Number, row.PortalNumber)
 	}
 	recordHistory(t, ctx, s, workflows.InvoiceWorkflowID(id), "invoice_renumbered.json")
+
+	// After the run, the worker's /metrics serves Portico's own metrics and the SDK's.
+	h, err := service.HTTPHandler(service.HTTPDeps{Client: s.client, Store: s.store, Codec: s.codec, Metrics: s.metrics.Handler(), OpsOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := metricstest.Scrape(t, h)
+	for _, m := range []struct {
+		name   string
+		labels []string
+		min    float64
+	}{
+		{"portico_drafts_saved_total", []string{"portal", "coupa-sim"}, 2},
+		{"portico_submissions_total", []string{"portal", "coupa-sim"}, 2},
+		{"portico_rejections_total", []string{"reason", "DUPLICATE_NUMBER"}, 1},
+		{"portico_portal_logins_total", []string{"outcome", "ok"}, 1},
+		{"portico_portal_step_seconds_count", []string{"step", "create_draft"}, 2},
+		{"portico_portal_step_seconds_count", []string{"step", "submit"}, 2},
+		{"portico_chromium_processes", nil, 1},
+		{"portico_chromium_memory_bytes", nil, 1},
+		{"temporal_workflow_task_execution_latency_seconds_count", []string{"workflow_type", "InvoiceWorkflow"}, 1},
+		{"temporal_activity_execution_latency_seconds_count", []string{"activity_type", "SaveDraft"}, 2},
+	} {
+		if v, ok := page.Value(m.name, m.labels...); !ok || v < m.min {
+			t.Errorf("/metrics: %s%v = %v (present %v), want at least %v", m.name, m.labels, v, ok, m.min)
+		}
+	}
+	if v, _ := page.Value("portico_rejections_total", "reason", "DUPLICATE_NUMBER"); v != 1 {
+		t.Errorf("one rejection counted %v times", v)
+	}
 }
 
 // TestDisputeHandedToPersonAndResolved: a dispute Portico cannot fix goes to a person, with the reason and

@@ -15,6 +15,7 @@ import (
 
 	"portico/internal/api"
 	"portico/internal/codec"
+	"portico/internal/erp"
 	"portico/internal/store"
 )
 
@@ -29,14 +30,47 @@ type HTTPDeps struct {
 	// CodecTokens may decrypt through the codec server; nil reads them from the environment, and none
 	// leaves the codec server off.
 	CodecTokens []string
+	// Metrics serves /metrics; nil serves none.
+	Metrics http.Handler
+	// OpsOnly serves only /metrics, /healthz and /readyz: a browser worker has no ERP API or codec server.
+	OpsOnly bool
+	// Ready reports extra readiness checks (the browser of a browser worker); nil means none.
+	Ready func(context.Context) error
 }
 
 // HTTPHandler serves the ERP API under /v1/, the codec server for the Temporal UI and CLI under /codec/,
-// and /healthz.
+// /metrics for Prometheus, /healthz (the process answers) and /readyz (PostgreSQL and Temporal answer).
 func HTTPHandler(d HTTPDeps) (http.Handler, error) {
 	log := d.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	mux := http.NewServeMux()
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := d.Store.Ping(ctx); err != nil {
+			http.Error(w, "database: unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if _, err := d.Client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			http.Error(w, "temporal: unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if d.Ready != nil {
+			if err := d.Ready(ctx); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	if d.OpsOnly {
+		return mux, nil
 	}
 	auth := d.Auth
 	if auth == nil {
@@ -48,8 +82,11 @@ func HTTPHandler(d HTTPDeps) (http.Handler, error) {
 	if len(auth.Clients()) == 0 {
 		log.Warn("ERP API: no clients configured (PORTICO_API_KEYS or PORTICO_API_KEYS_FILE); every request will be refused")
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", &api.Server{Client: d.Client, Store: d.Store, Auth: auth, Logger: log})
+	limits, err := erp.LimitsFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/v1/", &api.Server{Client: d.Client, Store: d.Store, Auth: auth, Logger: log, Limits: limits})
 	tokens := d.CodecTokens
 	if tokens == nil {
 		var err error
@@ -64,19 +101,6 @@ func HTTPHandler(d HTTPDeps) (http.Handler, error) {
 		origins := splitList(os.Getenv("PORTICO_CODEC_ORIGINS"))
 		mux.Handle("/codec/", http.StripPrefix("/codec", codec.NewHandler(d.Codec, codec.HandlerOptions{Tokens: tokens, AllowedOrigins: origins, Logger: log})))
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := d.Store.Ping(ctx); err != nil {
-			http.Error(w, "database: unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		if _, err := d.Client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-			http.Error(w, "temporal: unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
 	return mux, nil
 }
 
@@ -93,7 +117,7 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logge
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	log.Info("HTTP endpoints listening", "addr", ln.Addr().String(), "paths", "/v1/ (ERP API), /codec/ (codec server), /healthz")
+	log.Info("HTTP endpoints listening", "addr", ln.Addr().String())
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server stopped", "error", err)
