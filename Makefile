@@ -35,7 +35,7 @@ PG_BIN_DIR := /usr/lib/postgresql/15/bin
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help tools tools-apt tools-temporal tools-workflowcheck \
-	test fmt fmt-check vet workflowcheck run bench clean
+	test fmt fmt-check vet workflowcheck run bench fuzz clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -102,6 +102,19 @@ run: tools ## Start Postgres, Temporal and Portico locally (state in ./.state)
 
 bench: ## Run all benchmarks (no tests)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Each fuzz target runs for FUZZTIME; `make test` runs their committed seed corpora
+# (testdata/fuzz) as ordinary tests.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./internal/erp:FuzzInvoiceRequest ./internal/money:FuzzParse \
+	./internal/portaldef:FuzzParse ./internal/vault:FuzzNormalizeTOTPSecret
+
+fuzz: ## Fuzz the ERP JSON, money parsing, portal definitions and TOTP secrets (FUZZTIME each)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 clean: ## Remove local dev state (./.state)
 	rm -rf ./.state

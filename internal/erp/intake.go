@@ -273,7 +273,11 @@ func checkShape(path string, v any, t reflect.Type, out *[]*FieldError) {
 		slices.Sort(keys)
 		for _, k := range keys {
 			if !slices.ContainsFunc(fields, func(f jsonField) bool { return f.name == k }) {
-				*out = append(*out, &FieldError{Field: join(path, k), Reason: "unknown field"})
+				name := k
+				if name == "" {
+					name = `""` // as JSON writes it: an empty Field is the request as a whole
+				}
+				*out = append(*out, &FieldError{Field: join(path, name), Reason: "unknown field"})
 			}
 		}
 	}
@@ -450,6 +454,9 @@ func (l Limits) Check(ctx context.Context, st *store.Store, req InvoiceRequest) 
 	c.text("payment_terms", inv.PaymentTerms, false, maxTextChars)
 	if utf8.RuneCountInString(inv.Note) > maxNoteChars {
 		c.add("note", fmt.Sprintf("must be at most %d characters", maxNoteChars))
+	} else if strings.ContainsRune(inv.Note, 0) {
+		// Line breaks and tabs are fine in a note; a NUL is text PostgreSQL cannot store.
+		c.add("note", "must not contain NUL characters (\\u0000)")
 	}
 	inv.Date = c.date("invoice_date", req.InvoiceDate)
 
@@ -530,6 +537,11 @@ func (c *checker) add(field, reason string) {
 		}
 	}
 	c.problems = append(c.problems, &FieldError{Field: field, Reason: reason})
+}
+
+// refused reports whether a problem with field was found already.
+func (c *checker) refused(field string) bool {
+	return slices.Contains(c.reported, field) || slices.ContainsFunc(c.problems, func(p *FieldError) bool { return p.Field == field })
 }
 
 func (c *checker) id(field, v string) {
@@ -716,7 +728,9 @@ func sizeText(n int64) string {
 // parties checks the customer and the portal account against the store, picks the customer's only account
 // when none is named, and applies the customer's attachment policy.
 func (c *checker) parties(ctx context.Context, st *store.Store, inv *store.Invoice, hasAttachment bool) error {
-	if inv.CustomerID == "" {
+	// An ID already refused (a control character, a NUL that PostgreSQL would fail the query on) is not
+	// looked up.
+	if inv.CustomerID == "" || c.refused("customer_id") {
 		return nil
 	}
 	policy, err := st.Policy(ctx, inv.CustomerID)
@@ -729,6 +743,9 @@ func (c *checker) parties(ctx context.Context, st *store.Store, inv *store.Invoi
 	}
 	if policy.AttachmentRequired && !hasAttachment {
 		c.add("attachment", fmt.Sprintf("is required: customer %s requires the invoice PDF", inv.CustomerID))
+	}
+	if c.refused("account_id") {
+		return nil
 	}
 	if inv.AccountID != "" {
 		acct, err := st.PortalAccount(ctx, inv.AccountID)

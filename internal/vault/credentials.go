@@ -64,7 +64,7 @@ func NormalizeTOTPSecret(in string) (string, error) {
 	}
 	s = strings.Map(func(r rune) rune {
 		switch r {
-		case ' ', '-', '\t', '=':
+		case ' ', '-', '\t', '\n', '\r', '=':
 			return -1
 		}
 		return r
@@ -72,8 +72,11 @@ func NormalizeTOTPSecret(in string) (string, error) {
 	if s == "" {
 		return "", fmt.Errorf("%w: empty", ErrInvalidTOTPSecret)
 	}
-	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(s)
-	if err != nil {
+	enc := base32.StdEncoding.WithPadding(base32.NoPadding)
+	raw, err := enc.DecodeString(s)
+	// The decoder also ignores a dangling last character, which the TOTP library refuses at login, and stray
+	// low bits in the last one: only text that is exactly the encoding of its bytes is canonical.
+	if err != nil || enc.EncodeToString(raw) != s {
 		return "", fmt.Errorf("%w: not base32", ErrInvalidTOTPSecret)
 	}
 	if len(raw) < 10 {
