@@ -71,7 +71,7 @@ func (s *invoiceSuite) SetupTest() {
 	s.sa = map[string]string{}
 	s.policy = activities.Policy{CustomerID: "acme", Approvers: approvers, MaxResubmissions: 2}
 	s.report = allPassed()
-	s.metrics = &countingMetrics{counts: map[string]int64{}}
+	s.metrics = newCountingMetrics()
 	s.SetMetricsHandler(s.metrics)
 	s.env = s.newEnv()
 	s.env.OnActivity(a.LoadInvoice, mock.Anything, invoiceID).Return(summary, nil)
@@ -940,11 +940,20 @@ func TestParseResolution(t *testing.T) {
 	}
 }
 
-// countingMetrics is a client.MetricsHandler that adds up counters by name and tags.
+// countingMetrics is a client.MetricsHandler that adds up counters by name and tags. The SDK calls it from
+// its own goroutines too, so every handler WithTags makes shares the one lock of the counts.
 type countingMetrics struct {
-	mu     sync.Mutex
-	tags   map[string]string
-	counts map[string]int64
+	tags map[string]string
+	c    *counts
+}
+
+type counts struct {
+	mu sync.Mutex
+	n  map[string]int64
+}
+
+func newCountingMetrics() *countingMetrics {
+	return &countingMetrics{c: &counts{n: map[string]int64{}}}
 }
 
 func (m *countingMetrics) WithTags(tags map[string]string) client.MetricsHandler {
@@ -953,7 +962,7 @@ func (m *countingMetrics) WithTags(tags map[string]string) client.MetricsHandler
 		merged = map[string]string{}
 	}
 	maps.Copy(merged, tags)
-	return &countingMetrics{tags: merged, counts: m.counts}
+	return &countingMetrics{tags: merged, c: m.c}
 }
 
 func (m *countingMetrics) key(name string) string {
@@ -970,9 +979,9 @@ func (m *countingMetrics) key(name string) string {
 
 func (m *countingMetrics) Counter(name string) client.MetricsCounter {
 	return counterFunc(func(d int64) {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		m.counts[m.key(name)] += d
+		m.c.mu.Lock()
+		defer m.c.mu.Unlock()
+		m.c.n[m.key(name)] += d
 	})
 }
 
@@ -985,9 +994,9 @@ func (m *countingMetrics) Timer(string) client.MetricsTimer {
 }
 
 func (m *countingMetrics) get(key string) int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.counts[key]
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	return m.c.n[key]
 }
 
 type counterFunc func(int64)
