@@ -109,7 +109,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := ./internal/erp:FuzzInvoiceRequest ./internal/money:FuzzParse \
 	./internal/portaldef:FuzzParse ./internal/vault:FuzzNormalizeTOTPSecret
 
-fuzz: ## Fuzz the ERP JSON, money parsing, portal definitions and TOTP secrets (FUZZTIME each)
+fuzz: tools-apt ## Fuzz the ERP JSON, money parsing, portal definitions and TOTP secrets (FUZZTIME each; the ERP target needs PostgreSQL)
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
