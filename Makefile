@@ -35,7 +35,7 @@ PG_BIN_DIR := /usr/lib/postgresql/15/bin
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help tools tools-apt tools-temporal tools-workflowcheck \
-	test fmt fmt-check vet workflowcheck run bench fuzz clean
+	test fmt fmt-check vet workflowcheck run bench chaos fuzz clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -102,8 +102,27 @@ workflowcheck: tools-workflowcheck
 run: tools ## Start Postgres, Temporal and Portico locally (state in ./.state)
 	$(GO) run ./internal/devstack/cmd/portico-dev
 
-bench: ## Run all benchmarks (no tests)
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The benchmarks run one package at a time (-p 1) so they do not measure each other; each is one
+# measurement (-benchtime 1x) that compares itself with a baseline taken in the same run. The output is
+# kept in bench/last.txt and turned into the table in bench/results.md, even when a benchmark failed
+# (its row says so; the target still fails). BENCH picks benchmarks by name, BENCH_PKGS packages; the
+# PORTICO_BENCH_* variables (README) shrink them for a quick run.
+BENCH ?= .
+BENCH_PKGS ?= ./...
+BENCH_TIMEOUT ?= 170m
+bench: tools ## Run the benchmarks and write the table to bench/results.md (about an hour on 2 cores)
+	@mkdir -p bench
+	@status=0; \
+	$(GO) test -p 1 -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout $(BENCH_TIMEOUT) $(BENCH_PKGS) 2>&1 | tee bench/last.txt || status=$$?; \
+	$(GO) run ./internal/benchenv/cmd/benchtable -o bench/results.md -cmd "make bench BENCH='$(BENCH)' BENCH_PKGS='$(BENCH_PKGS)'" < bench/last.txt; \
+	exit $$status
+
+# The full chaos run: 40 invoices, 24 SIGKILLs of the worker, a PostgreSQL and a Temporal restart and 8
+# portal faults (internal/chaos). `make test` runs the short plan. Its report goes to bench/chaos.md and
+# into the chaos section of bench/results.md.
+chaos: tools ## Chaos run: kill -9 the worker, restart PostgreSQL and Temporal, inject portal faults (about 15 min)
+	PORTICO_CHAOS=full $(GO) test -count=1 -run '^TestChaos$$' -timeout 40m -v ./internal/chaos/
+	$(GO) run ./internal/benchenv/cmd/benchtable -chaos-only -o bench/results.md
 
 # Each fuzz target runs for FUZZTIME; `make test` runs their committed seed corpora
 # (testdata/fuzz) as ordinary tests.

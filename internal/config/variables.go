@@ -44,6 +44,19 @@ var Variables = []Variable{
 	{"PORTICO_BENCH_PAGE_SIZE", "", "benchmark size: portal list page size", "bench"},
 	{"PORTICO_BENCH_CHANGED", "", "benchmark size: POs changed between syncs", "bench"},
 	{"PORTICO_BENCH_PAGE", "", "benchmark: simulated page latency", "bench"},
+	{"PORTICO_BENCH_WORKFLOWS", "10000", "benchmark size: invoice workflows parked for the idle-cost figures", "bench"},
+	{"PORTICO_BENCH_HISTORY_DAYS", "365", "benchmark size: days of status polling for the history figure", "bench"},
+	{"PORTICO_BENCH_LATENCY_MS", "300", "benchmark: delay the simulator adds to each portal request", "bench"},
+	{"PORTICO_BENCH_WASTE_DRAFTS", "10", "benchmark size: drafts timed for the driver-waste figure", "bench"},
+	{"PORTICO_BENCH_LOGIN_DRAFTS", "100", "benchmark size: drafts on one account for logins per invoice", "bench"},
+	{"PORTICO_BENCH_LOGIN_SLOTS", "1", "benchmark: drafts at once for logins per invoice", "bench"},
+	{"PORTICO_BENCH_SLOT_DRAFTS", "24", "benchmark size: drafts per slot count for throughput", "bench"},
+	{"PORTICO_BENCH_ACTIVITIES", "500", "benchmark size: browser activities before Chromium processes are counted", "bench"},
+	{"PORTICO_BENCH_SWEEP_INVOICES", "500", "benchmark size: open invoices of the swept account", "bench"},
+	{"PORTICO_CHAOS", "short", "chaos plan: short (make test) or full (make chaos)", "tests"},
+	{"PORTICO_CHAOS_INVOICES", "", "chaos: invoices in the batch (the plan's own by default)", "tests"},
+	{"PORTICO_CHAOS_SEED", "", "chaos: seed of the random choices, to replay a run's choices", "tests"},
+	{"PORTICO_CHAOS_RECORD", "", "chaos: 1 writes a short run's report to bench/chaos.md too", "tests"},
 }
 
 // Lookup returns the variable of that name.

@@ -147,6 +147,10 @@ type Session struct {
 
 	confirm atomic.Pointer[string] // the dialog text fragment the current step expects to accept
 	net     netMonitor
+	// savedPage is the portal ID of the draft whose page the tab shows as the portal's answer to saving it
+	// (CreateDraft read the draft there); any navigation or click clears it. CaptureInvoice captures that
+	// page as it is instead of loading it again.
+	savedPage string
 }
 
 // Open opens a tab for the account. onStep, if not nil, is told the name of each step (activities use it to

@@ -67,6 +67,9 @@ const (
 	StepDeleteDraft = "delete_draft"
 	// StepCaptureInvoice is an invoice's page opened and captured for evidence.
 	StepCaptureInvoice = "capture_invoice"
+	// StepListInvoices is one page of the invoice list, loaded and read for its invoices' statuses (a
+	// status sweep).
+	StepListInvoices = "list_invoices"
 )
 
 // timed starts timing a step for the observer; the caller calls what it returns when the step ends

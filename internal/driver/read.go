@@ -108,6 +108,16 @@ func (s *Session) readTerms(step string, terms map[string]string, required ...st
 
 // amount reads an amount as a portal shows it ("1,234.50", "USD 1,234.50").
 func (s *Session) amount(step, what, text string) (decimal.Decimal, error) {
+	d, ok := parseAmount(text)
+	if !ok {
+		return d, s.drift(step, what, fmt.Sprintf("%q is not an amount", text))
+	}
+	return d, nil
+}
+
+// parseAmount reads an amount as a portal shows it; an empty text is zero. It reports false for a text
+// that is not an amount.
+func parseAmount(text string) (decimal.Decimal, bool) {
 	clean := strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' || r == '.' || r == '-' {
 			return r
@@ -115,13 +125,10 @@ func (s *Session) amount(step, what, text string) (decimal.Decimal, error) {
 		return -1
 	}, text)
 	if clean == "" {
-		return decimal.Zero, nil
+		return decimal.Zero, true
 	}
 	d, err := decimal.NewFromString(clean)
-	if err != nil {
-		return d, s.drift(step, what, fmt.Sprintf("%q is not an amount", text))
-	}
-	return d, nil
+	return d, err == nil
 }
 
 func (s *Session) date(step, what, text string) (time.Time, error) {

@@ -82,6 +82,7 @@ func (s *Session) navigate(step, path string) (int64, error) {
 	ctx, cancel := s.stepCtx()
 	defer cancel()
 	s.d.pageLoads.Add(1)
+	s.savedPage = ""
 	errsBefore, _, _ := s.net.snapshot()
 	resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(s.url(path)))
 	if err != nil {
@@ -371,6 +372,7 @@ func (s *Session) clickAt(step string, l portaldef.Locator, vars map[string]stri
 	}
 	errsBefore, _, _ := s.net.snapshot()
 	s.step(step + ": click " + l.String())
+	s.savedPage = ""
 	if navigates {
 		s.d.pageLoads.Add(1)
 		resp, err := chromedp.RunResponse(ctx, chromedp.MouseClickXY(x, y))

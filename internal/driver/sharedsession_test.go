@@ -1,0 +1,95 @@
+package driver_test
+
+import (
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"portico/internal/portal"
+	"portico/internal/simulator"
+)
+
+// TestSuccessMessageTakenByAnotherTab: the tabs of an account share one portal session, and a
+// server-rendered portal shows a success message once, on the session's next page. When another tab loads
+// a page between the save (or the submission) and the page the portal answers it with, that tab gets the
+// message. The portal did what was asked, so the driver must say so, not report a layout drift that fails
+// the invoice (found by the chaos test: a submitted invoice ended as failed).
+func TestSuccessMessageTakenByAnotherTab(t *testing.T) {
+	f := newFixture(t, simulator.FlavorCoupa, "coupa-sim", "Draft", "Pending Approval")
+	// Both tabs are in the account's one session: the first logs in, the second, opened after, reuses it.
+	s := f.session(t)
+	if _, _, err := s.FindInvoice("INV-F"); err != nil {
+		t.Fatal(err)
+	}
+	other := f.session(t)
+	if _, _, err := other.FindInvoice("INV-F"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.drv.Stats().Logins; n != 1 {
+		t.Fatalf("%d logins, want the tabs to share one session", n)
+	}
+	// The page that answers the action is held back; as soon as the portal has acted, the other tab loads a
+	// page of the session, which shows the success message.
+	meanwhile := func(event string) {
+		for deadline := time.Now().Add(30 * time.Second); f.sim.CountEvents(event, "INV-F") == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("the portal never logged %s", event)
+				return
+			}
+		}
+		if _, err := other.PurchaseOrder("PO-1002"); err != nil {
+			t.Errorf("the other tab: %v", err)
+		}
+	}
+	hold := func(path string, after int) {
+		t.Helper()
+		if _, err := f.sim.InjectFault(simulator.Fault{Kind: simulator.FaultLatency, MS: 3000, Method: "GET", Path: path, After: after, Count: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The save answers with the draft's page: the first invoice page the tab loads.
+	hold("/invoices", 0)
+	go meanwhile("draft_created")
+	saved, err := s.CreateDraft(draft("INV-F"))
+	if err != nil || saved.Status != portal.StatusDraft || saved.PortalID == "" {
+		t.Fatalf("create draft: %+v %v", saved, err)
+	}
+	if n := f.sim.CountEvents("draft_created", "INV-F"); n != 1 {
+		t.Fatalf("%d drafts in the portal", n)
+	}
+	drifts := f.driftsKept(t)
+
+	// Submit opens the draft's page, then the submission answers with it again.
+	hold("/invoices/"+saved.PortalID, 1)
+	go meanwhile("submitted")
+	sub, submitted, err := s.SubmitDraft("INV-F")
+	if err != nil || !submitted || sub.Status != portal.StatusWithBuyer {
+		t.Fatalf("submit: %+v submitted=%v %v", sub, submitted, err)
+	}
+	if n := f.sim.CountEvents("submitted", "INV-F"); n != 1 {
+		t.Fatalf("%d submissions in the portal", n)
+	}
+	// Each time the message was missing where it was awaited (the driver kept the page as evidence).
+	if n := f.driftsKept(t); drifts != 1 || n != 2 {
+		t.Fatalf("the other tab did not take the messages: drifts seen %d, then %d", drifts, n)
+	}
+}
+
+// driftsKept counts the drift screenshots in the fixture's evidence store.
+func (f *fixture) driftsKept(t *testing.T) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(f.evidence.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(d.Name(), "drift") && strings.HasSuffix(d.Name(), ".png") {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
