@@ -345,11 +345,8 @@ func kinds(m map[string]int, n float64) string {
 // draft signs in; every later one should reuse that session. Target: ≤ 0.02 sign-ins per invoice.
 // portal_logins counts the sign-ins the portal saw (its login_ok events).
 //
-// With 2 slots (a worker's default BrowserSlots) the first two drafts both start without a session and
-// both sign in, as the driver does not make a tab wait for another tab's sign-in to the same account:
-// 2 sign-ins per batch, the second after waiting for a fresh TOTP step. (Two saves of one account at once
-// can also lose the portal's "Draft saved." notice to each other when requests are slow: see
-// BenchmarkBrowserSlots.)
+// With 2 slots (a worker's default BrowserSlots) the first two drafts both start without a session; the
+// second waits for the first one's sign-in and takes its session, so a batch still signs in once.
 func BenchmarkLoginsPerInvoice(b *testing.B) {
 	n := benchenv.Size(b, "PORTICO_BENCH_LOGIN_DRAFTS", 100)
 	slots := benchenv.Size(b, "PORTICO_BENCH_LOGIN_SLOTS", 1)

@@ -94,6 +94,11 @@ type Driver struct {
 	// refused remembers, per account, the credentials a portal refused (as a hash) and why, so that no
 	// other activity tries them again: every refused try counts toward the portal's lockout.
 	refused map[string]refusal
+	// signIn serialises the sign-ins of each account within this process, and signedIn counts each
+	// account's good sign-ins: a tab that finds the sign-in form after another tab signed in takes that
+	// session instead of signing in (and spending a TOTP step) again.
+	signIn   map[string]*sync.Mutex
+	signedIn map[string]uint64
 
 	logins    atomic.Int64
 	pageLoads atomic.Int64
@@ -116,7 +121,8 @@ func New(br *browser.Browser, cfg Config) *Driver {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Driver{br: br, cfg: cfg, cookies: map[string][]*network.CookieParam{}, refused: map[string]refusal{}}
+	return &Driver{br: br, cfg: cfg, cookies: map[string][]*network.CookieParam{}, refused: map[string]refusal{},
+		signIn: map[string]*sync.Mutex{}, signedIn: map[string]uint64{}}
 }
 
 // Browser returns the browser the driver runs in.
@@ -151,6 +157,8 @@ type Session struct {
 	// (CreateDraft read the draft there); any navigation or click clears it. CaptureInvoice captures that
 	// page as it is instead of loading it again.
 	savedPage string
+	// signedIn is the account's sign-in count (Driver.signedIn) when this tab took its session.
+	signedIn uint64
 }
 
 // Open opens a tab for the account. onStep, if not nil, is told the name of each step (activities use it to
@@ -168,6 +176,9 @@ func (d *Driver) Open(ctx context.Context, acct Account, onStep func(step string
 		return nil, err
 	}
 	s := &Session{d: d, acct: acct, def: acct.Portal, base: base, tab: tab, closeTab: closeTab, onStep: onStep}
+	d.mu.Lock()
+	s.signedIn = d.signedIn[acct.ID]
+	d.mu.Unlock()
 	go s.handleDialogs()
 	if err := s.net.start(tab); err != nil {
 		closeTab()
@@ -313,6 +324,8 @@ func (s *Session) saveCookies() error {
 	}
 	s.d.mu.Lock()
 	s.d.cookies[s.acct.ID] = params
+	s.d.signedIn[s.acct.ID]++
+	s.signedIn = s.d.signedIn[s.acct.ID]
 	s.d.mu.Unlock()
 	if s.d.cfg.Sessions == nil {
 		return nil
@@ -327,6 +340,36 @@ func (s *Session) saveCookies() error {
 		return fmt.Errorf("account %s: logged in, but saving the portal session failed: %w", s.acct.ID, err)
 	}
 	return nil
+}
+
+// signInLock is the account's sign-in lock in this process.
+func (d *Driver) signInLock(accountID string) *sync.Mutex {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	mu, ok := d.signIn[accountID]
+	if !ok {
+		mu = &sync.Mutex{}
+		d.signIn[accountID] = mu
+	}
+	return mu
+}
+
+// takeNewerSession gives the tab the session another tab of the account signed in to after this tab
+// took its own, and reports whether there was one. The caller holds the account's sign-in lock.
+func (s *Session) takeNewerSession() (bool, error) {
+	s.d.mu.Lock()
+	now, cookies := s.d.signedIn[s.acct.ID], s.d.cookies[s.acct.ID]
+	s.d.mu.Unlock()
+	if now == s.signedIn || len(cookies) == 0 {
+		return false, nil
+	}
+	s.signedIn = now
+	ctx, cancel := s.stepCtx()
+	defer cancel()
+	if _, err := chromedp.Call(ctx, network.SetCookies, network.SetCookiesParams{Cookies: cookies}); err != nil {
+		return false, s.stepErr("take the account's new session", err)
+	}
+	return true, nil
 }
 
 // forgetSession drops the account's session: the portal asked for a sign-in, so it is over, and a login

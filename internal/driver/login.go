@@ -19,24 +19,34 @@ var totpOpts = totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algo
 
 // login signs in from the portal's sign-in form: the password once (a rejected password is never retried:
 // the portal would lock the account), then a TOTP code from a step no other login of this account has used.
-func (s *Session) login() error {
+// took reports that it did not sign in but gave the tab the session another tab signed in to meanwhile.
+func (s *Session) login() (took bool, err error) {
+	// One sign-in per account at a time in this process: tabs that meet the sign-in form while another
+	// signs in wait for it and take its session (the caller loads its page again), rather than each
+	// signing in and the later ones waiting for a TOTP step of their own.
+	mu := s.d.signInLock(s.acct.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	if took, err := s.takeNewerSession(); took || err != nil {
+		return took, err
+	}
 	// The portal asked for a sign-in: whatever session this tab started from is over.
 	if err := s.forgetSession(); err != nil {
-		return err
+		return false, err
 	}
 	if err := s.d.refusedBefore(s.tab, s.acct.ID, s.acct.Credentials); err != nil {
 		s.observeLogin(blockedOutcome(err))
-		return err
+		return false, err
 	}
-	err := s.loginOnce()
+	err = s.loginOnce()
 	s.observeLogin(loginOutcome(err))
 	if errors.Is(err, portal.ErrLoginRejected) || errors.Is(err, portal.ErrTOTPRejected) ||
 		errors.Is(err, portal.ErrAccountLocked) || errors.Is(err, portal.ErrPasswordExpired) {
 		if nerr := s.d.noteRefusal(s.tab, s.acct.ID, s.acct.Credentials, err); nerr != nil {
-			return fmt.Errorf("%w (and remembering the refusal failed: %v)", err, nerr)
+			return false, fmt.Errorf("%w (and remembering the refusal failed: %v)", err, nerr)
 		}
 	}
-	return err
+	return false, err
 }
 
 func (s *Session) loginOnce() error {

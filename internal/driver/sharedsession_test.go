@@ -4,9 +4,11 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"portico/internal/driver"
 	"portico/internal/portal"
 	"portico/internal/simulator"
 )
@@ -92,4 +94,38 @@ func (f *fixture) driftsKept(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestTabsOfOneAccountSignInOnce: tabs of one account that meet the sign-in form at the same time (a
+// worker's first activities, or a session that expired under several) sign in once between them: the
+// others wait for that sign-in and take its session, rather than each signing in and waiting for a TOTP
+// step of its own.
+func TestTabsOfOneAccountSignInOnce(t *testing.T) {
+	eachFlavor(t, func(t *testing.T, f *fixture) {
+		tabs := []*driver.Session{f.session(t), f.session(t), f.session(t)}
+		start := time.Now()
+		var wg sync.WaitGroup
+		errs := make([]error, len(tabs))
+		for i, s := range tabs {
+			wg.Go(func() { _, _, errs[i] = s.FindInvoice("INV-T") })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("tab %d: %v", i, err)
+			}
+		}
+		if n, seen := f.drv.Stats().Logins, f.sim.CountEvents("login_ok", ""); n != 1 || seen != 1 {
+			t.Fatalf("3 tabs signed in %d times (the portal saw %d) in %s, want once", n, seen, time.Since(start).Round(time.Millisecond))
+		}
+		// Each tab now works in the one session.
+		for i, s := range tabs {
+			if _, err := s.PurchaseOrder("PO-1001"); err != nil {
+				t.Fatalf("tab %d after the sign-in: %v", i, err)
+			}
+		}
+		if n := f.drv.Stats().Logins; n != 1 {
+			t.Fatalf("%d sign-ins after the tabs worked on", n)
+		}
+	})
 }

@@ -63,17 +63,24 @@ func (s *Session) open(step, pathTmpl string, vars map[string]string) (int64, er
 	}
 	s.step(step)
 	status, err := s.navigate(step, path)
-	if err != nil {
-		return status, err
+	// A sign-in form is answered by taking a session another tab of the account signed in to meanwhile,
+	// or else by signing in; one that comes back right after a sign-in is the portal not keeping it.
+	for signedIn := false; err == nil; {
+		wants, werr := s.wantsLogin(step)
+		if werr != nil || !wants {
+			return status, werr
+		}
+		if signedIn {
+			return status, fmt.Errorf("step %s: the portal asked for a sign-in again right after one: %w", step, portal.ErrUnavailable)
+		}
+		took, lerr := s.login()
+		if lerr != nil {
+			return 0, lerr
+		}
+		signedIn = !took
+		status, err = s.navigate(step, path)
 	}
-	wants, err := s.wantsLogin(step)
-	if err != nil || !wants {
-		return status, err
-	}
-	if err := s.login(); err != nil {
-		return 0, err
-	}
-	return s.navigate(step, path)
+	return status, err
 }
 
 // navigate loads a page and waits for it to settle.
@@ -327,7 +334,7 @@ func (s *Session) click(step string, l portaldef.Locator, vars map[string]string
 	if wants, err := s.wantsLogin(step); err != nil {
 		return err
 	} else if wants {
-		if err := s.login(); err != nil {
+		if _, err := s.login(); err != nil {
 			return err
 		}
 		return errRelogin
