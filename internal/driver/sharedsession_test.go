@@ -1,6 +1,7 @@
 package driver_test
 
 import (
+	"errors"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -128,4 +129,46 @@ func TestTabsOfOneAccountSignInOnce(t *testing.T) {
 			t.Fatalf("%d sign-ins after the tabs worked on", n)
 		}
 	})
+}
+
+// TestSessionEndedRightAfterTheSave: the portal ends the session between saving the draft and showing it,
+// so the driver meets the sign-in form where the saved draft should be. It signs in again and finds the
+// draft it saved, rather than keying it again (which the portal refuses as a duplicate number: the chaos
+// test caught an invoice failed that way).
+func TestSessionEndedRightAfterTheSave(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, simulator.FlavorCoupa, "coupa-sim", "Draft", "Pending Approval")
+	s := f.session(t)
+	if _, _, err := s.FindInvoice("INV-K"); err != nil { // signs in
+		t.Fatal(err)
+	}
+	// The save answers with a redirect to the draft's page, the first invoice page the tab loads: hold it
+	// until the portal has saved the draft and the session is killed.
+	if _, err := f.sim.InjectFault(simulator.Fault{Kind: simulator.FaultLatency, MS: 3000, Method: "GET", Path: "/invoices", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	killed := make(chan error, 1)
+	go func() {
+		for deadline := time.Now().Add(30 * time.Second); f.sim.CountEvents("draft_created", "INV-K") == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				killed <- errors.New("the portal never saved the draft")
+				return
+			}
+		}
+		_, err := f.sim.InjectFault(simulator.Fault{Kind: simulator.FaultKillSession, Account: user})
+		killed <- err
+	}()
+	inv, err := s.CreateDraft(draft("INV-K"))
+	if kerr := <-killed; kerr != nil {
+		t.Fatal(kerr)
+	}
+	if err != nil {
+		t.Fatalf("create draft: %v", err)
+	}
+	if n := f.sim.CountEvents("draft_created", "INV-K"); n != 1 || inv.Status != portal.StatusDraft || inv.PortalID == "" {
+		t.Fatalf("%d drafts in the portal; read %+v", n, inv)
+	}
+	if n := f.drv.Stats().Logins; n != 2 {
+		t.Fatalf("%d sign-ins, want 2 (the first, and the one after the session ended)", n)
+	}
 }
