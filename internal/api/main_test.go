@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,41 +21,18 @@ import (
 
 	"portico/internal/api"
 	"portico/internal/codec"
-	"portico/internal/devstack"
 	"portico/internal/store"
 	"portico/internal/testenv"
 	"portico/workflows"
 )
 
-// One Temporal dev server serves the whole package: it takes seconds to start, and each test seeds
-// invoices with its own suffix, so their workflow IDs never collide.
-var (
-	temporalOnce sync.Once
-	temporalSrv  *devstack.Temporal
-	temporalErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := testenv.RunWithPostgres(m)
-	if temporalSrv != nil {
-		_ = temporalSrv.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithPostgres(m)) }
 
 func temporalClient(t *testing.T) client.Client {
 	t.Helper()
-	temporalOnce.Do(func() {
-		temporalSrv, temporalErr = devstack.StartTemporal(context.Background(), devstack.TemporalOptions{
-			Headless: true, SearchAttributes: workflows.SearchAttributes, Log: io.Discard,
-		})
-	})
-	if temporalErr != nil {
-		t.Fatalf("start Temporal: %v", temporalErr)
-	}
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	// With the payload codec, as every Portico client is made: the API's starts carry invoice data.
-	c, err := client.Dial(codec.ClientOptions(client.Options{HostPort: temporalSrv.HostPort(), Logger: quiet}, codec.New(testenv.Keys(t))))
+	c, err := client.Dial(codec.ClientOptions(client.Options{HostPort: testenv.Temporal(t), Logger: quiet}, codec.New(testenv.Keys(t))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -21,27 +20,13 @@ import (
 
 	"portico/internal/codec"
 	"portico/internal/demo"
-	"portico/internal/devstack"
 	"portico/internal/erp"
 	"portico/internal/store"
 	"portico/internal/testenv"
-	"portico/internal/vault"
 	"portico/workflows"
 )
 
-var (
-	temporalOnce sync.Once
-	temporalSrv  *devstack.Temporal
-	temporalErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := testenv.RunWithPostgres(m)
-	if temporalSrv != nil {
-		_ = temporalSrv.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithPostgres(m)) }
 
 var ctx = context.Background()
 
@@ -49,24 +34,8 @@ var ctx = context.Background()
 // Portico client is made. No worker runs: a started workflow just waits.
 func temporalClient(t *testing.T) client.Client {
 	t.Helper()
-	temporalOnce.Do(func() {
-		temporalSrv, temporalErr = devstack.StartTemporal(ctx, devstack.TemporalOptions{
-			Headless: true, SearchAttributes: workflows.SearchAttributes, Log: io.Discard,
-		})
-	})
-	if temporalErr != nil {
-		t.Fatalf("start Temporal: %v", temporalErr)
-	}
-	entry, err := vault.NewKeyEntry("erp-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := vault.NewKeyring(entry)
-	if err != nil {
-		t.Fatal(err)
-	}
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
-	c, err := client.Dial(codec.ClientOptions(client.Options{HostPort: temporalSrv.HostPort(), Logger: quiet}, codec.New(keys)))
+	c, err := client.Dial(codec.ClientOptions(client.Options{HostPort: testenv.Temporal(t), Logger: quiet}, codec.New(testenv.Keys(t))))
 	if err != nil {
 		t.Fatal(err)
 	}

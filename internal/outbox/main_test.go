@@ -7,11 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,43 +20,15 @@ import (
 
 	"portico/internal/codec"
 	"portico/internal/demo"
-	"portico/internal/devstack"
 	"portico/internal/outbox"
 	"portico/internal/store"
 	"portico/internal/testenv"
 	"portico/workflows"
 )
 
-// One Temporal dev server serves the package, except for the test that stops its own; invoice IDs carry a
-// random suffix, so tests never share a workflow.
-var (
-	temporalOnce sync.Once
-	temporalSrv  *devstack.Temporal
-	temporalErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := testenv.RunWithPostgres(m)
-	if temporalSrv != nil {
-		_ = temporalSrv.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithPostgres(m)) }
 
 var ctx = context.Background()
-
-func sharedTemporal(t *testing.T) string {
-	t.Helper()
-	temporalOnce.Do(func() {
-		temporalSrv, temporalErr = devstack.StartTemporal(ctx, devstack.TemporalOptions{
-			Headless: true, SearchAttributes: workflows.SearchAttributes, Log: io.Discard,
-		})
-	})
-	if temporalErr != nil {
-		t.Fatalf("start Temporal: %v", temporalErr)
-	}
-	return temporalSrv.HostPort()
-}
 
 // dial makes a client with the payload codec, as every Portico client is made.
 func dial(t *testing.T, hostPort string) client.Client {

@@ -20,7 +20,7 @@ import (
 )
 
 func TestRowsInsertedWhileRunningStartOnce(t *testing.T) {
-	st, c, logs := testenv.Store(t), dial(t, sharedTemporal(t)), &testenv.Logs{}
+	st, c, logs := testenv.Store(t), dial(t, testenv.Temporal(t)), &testenv.Logs{}
 	seedCustomer(t, st)
 	runDispatcher(t, newDispatcher(st, c, logs))
 	p := prefix(t)
@@ -68,7 +68,7 @@ func TestRowsInsertedWhileRunningStartOnce(t *testing.T) {
 }
 
 func TestRowsInsertedWhileStoppedAreCaughtUp(t *testing.T) {
-	st, c, logs := testenv.Store(t), dial(t, sharedTemporal(t)), &testenv.Logs{}
+	st, c, logs := testenv.Store(t), dial(t, testenv.Temporal(t)), &testenv.Logs{}
 	seedCustomer(t, st)
 	p := prefix(t)
 	var rows []int64
@@ -115,7 +115,7 @@ func TestTwoDispatchersStartEachRowOnce(t *testing.T) {
 		stores[i] = st
 	}
 	seedCustomer(t, stores[0])
-	hostPort := sharedTemporal(t)
+	hostPort := testenv.Temporal(t)
 	logs := []*testenv.Logs{{}, {}}
 	clients := make([]client.Client, 2)
 	for i := range 2 {
@@ -185,7 +185,7 @@ func TestTwoDispatchersStartEachRowOnce(t *testing.T) {
 }
 
 func TestBadPayloadIsADeadLetter(t *testing.T) {
-	st, c, logs := testenv.Store(t), dial(t, sharedTemporal(t)), &testenv.Logs{}
+	st, c, logs := testenv.Store(t), dial(t, testenv.Temporal(t)), &testenv.Logs{}
 	seedCustomer(t, st)
 	runDispatcher(t, newDispatcher(st, c, logs))
 	p := prefix(t)
@@ -242,7 +242,7 @@ func TestBadPayloadIsADeadLetter(t *testing.T) {
 }
 
 func TestDuplicateRowStartsNothingNew(t *testing.T) {
-	st, c, logs := testenv.Store(t), dial(t, sharedTemporal(t)), &testenv.Logs{}
+	st, c, logs := testenv.Store(t), dial(t, testenv.Temporal(t)), &testenv.Logs{}
 	seedCustomer(t, st)
 	runDispatcher(t, newDispatcher(st, c, logs))
 	id := prefix(t) + "dup"
@@ -346,7 +346,7 @@ func TestTemporalOutageDefersRows(t *testing.T) {
 }
 
 func TestListenReconnects(t *testing.T) {
-	st, c, logs := testenv.Store(t), dial(t, sharedTemporal(t)), &testenv.Logs{}
+	st, c, logs := testenv.Store(t), dial(t, testenv.Temporal(t)), &testenv.Logs{}
 	seedCustomer(t, st)
 	d := newDispatcher(st, c, logs)
 	d.RetryMin = 100 * time.Millisecond
@@ -420,7 +420,7 @@ func TestDatabaseRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	seedCustomer(t, st)
-	c, logs := dial(t, sharedTemporal(t)), &testenv.Logs{}
+	c, logs := dial(t, testenv.Temporal(t)), &testenv.Logs{}
 	d := newDispatcher(st, c, logs)
 	d.RetryMin, d.RetryMax = 100*time.Millisecond, time.Second
 	runDispatcher(t, d)

@@ -31,8 +31,10 @@ var (
 )
 
 // RunWithPostgres runs a test package's tests with a throwaway PostgreSQL cluster; call it from TestMain.
-// When PostgreSQL cannot start, tests that need it fail and benchmarks that need it skip (Database).
+// When PostgreSQL cannot start, tests that need it fail and benchmarks that need it skip (Database). The
+// dev server a test started with Temporal is stopped afterwards too.
 func RunWithPostgres(m *testing.M) int {
+	defer stopTemporal()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{})
 	cancel()
