@@ -7,10 +7,9 @@ package activities_test
 //	measured_<unit>  the figure measured in this run
 //	baseline_<unit>  what it is compared with, measured or derived in the same run
 //	ratio            measured / baseline
-//	target           the ratio must be at most this (a cost)
-//	target_min       the ratio should be at least this (a gain; BrowserSlots' throughput only)
+//	target           the ratio must be at most this (a cost); absent where there is no target
 //
-// A line has at most one of target and target_min, and none where there is no target. Other metrics on
+// Other metrics on
 // the same line are details (delay_ms, loadavg_1m, page_loads/draft, …), not part of the table; so is
 // ns/op, which for BenchmarkBrowserSlots' sub-benchmarks (figures of runs made before them) means nothing.
 // The figures:
@@ -21,7 +20,7 @@ package activities_test
 //	                                  ratio is logins per invoice (also as logins/invoice); target 0.02
 //	BenchmarkBrowserSlots/drafts_per_min/slots=N
 //	                                  measured_drafts/min at N slots vs baseline_drafts/min at 1 slot, in
-//	                                  the same run; target_min N (linear scaling: an ideal, not expected on
+//	                                  the same run; no target (N would be linear scaling, not expected on
 //	                                  a 2-core machine)
 //	BenchmarkBrowserSlots/pss_per_slot/slots=N, …/rss_per_slot/slots=N
 //	                                  measured_MB/slot (Chromium's peak PSS or RSS during that run, divided
@@ -478,7 +477,7 @@ func (c *chromium) settled(limit time.Duration) float64 {
 // Each slot count saves PORTICO_BENCH_SLOT_DRAFTS drafts (default 24, a multiple of 4 keeps the slots
 // even), sampling Chromium's RSS and PSS every 250 ms. The figures, as sub-benchmarks:
 //
-//	drafts_per_min/slots=N: drafts per minute at N slots, against 1 slot; target_min N (linear: an ideal).
+//	drafts_per_min/slots=N: drafts per minute at N slots, against 1 slot (N would be linear); no target.
 //	pss_per_slot/slots=N, rss_per_slot/slots=N: Chromium's peak PSS / RSS during the run, divided by N, in
 //	MB, against the same at 1 slot.
 func BenchmarkBrowserSlots(b *testing.B) {
@@ -556,7 +555,6 @@ func BenchmarkBrowserSlots(b *testing.B) {
 		b.Run(fmt.Sprintf("drafts_per_min/slots=%d", n), func(b *testing.B) {
 			b.Log(res.note)
 			report(b, "drafts/min", res.rate, "drafts/min", base.rate, 0)
-			b.ReportMetric(float64(n), "target_min")
 			b.ReportMetric(float64(ms), "delay_ms")
 			b.ReportMetric(res.load, "loadavg_1m")
 		})

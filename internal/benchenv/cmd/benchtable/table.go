@@ -113,10 +113,6 @@ func resultRows(r *Result, tt []Target) []Row {
 		}
 		f.isRatio = f.a != "" || f.b != "" || strings.HasPrefix(m.Unit, "ratio")
 		switch {
-		case f.t != nil && f.t.Op != "" && f.t.WantFrom != "":
-			f.want, f.hasTarget = r.Get(f.t.WantFrom)
-			f.op = f.t.Op
-			used[f.t.WantFrom] = f.hasTarget
 		case f.t != nil && f.t.Op != "":
 			f.op, f.want, f.hasTarget = f.t.Op, f.t.Want, true
 		case m.Unit == "ratio" && hasBenchTarget:

@@ -15,16 +15,14 @@ package main
 //
 // Any other metric named "ratio…" is printed in the ratio column, and every other metric in the value column.
 //
-// Op and Want are the target (Op one of <=, <, >=, >, ==); WantFrom, if set, names the metric the
-// benchmark reports Want in. Without an Op the figure has no target, unless it is a "ratio" and the
-// benchmark reports a "target" (then ≤ target).
+// Op and Want are the target (Op one of <=, <, >=, >, ==). Without an Op the figure has no target, unless
+// it is a "ratio" and the benchmark reports a "target" (then ≤ target).
 type Target struct {
 	Bench, Metric   string
 	Label           string // what the figure is, for the table; empty: "<benchmark> · <metric>"
 	Value, Baseline string
 	Op              string
 	Want            float64
-	WantFrom        string
 }
 
 // targets are Portico's benchmark figures and their targets (README "Benchmarks", issue 8). Add a line
