@@ -239,6 +239,12 @@ func (s *Server) takeInvoice(w http.ResponseWriter, r *http.Request, c *call) {
 		s.internalError(w, r, c, "could not take in invoice "+strconv.Quote(req.ID), err)
 		return
 	}
+	writeStarted(w, c, started)
+}
+
+// writeStarted answers a request that started an invoice's workflow: 202 for a new run, 200 for the run
+// that already had it, and logs which.
+func writeStarted(w http.ResponseWriter, c *call, started erp.Started) {
 	c.attrs = append(c.attrs, "workflow_id", started.WorkflowID, "run_id", started.RunID, "existing", started.Existing)
 	status := http.StatusAccepted
 	if started.Existing {
@@ -323,12 +329,7 @@ func (s *Server) startInvoice(w http.ResponseWriter, r *http.Request, c *call) {
 		s.internalError(w, r, c, "could not start the workflow of invoice "+id, err)
 		return
 	}
-	c.attrs = append(c.attrs, "workflow_id", started.WorkflowID, "run_id", started.RunID, "existing", started.Existing)
-	status := http.StatusAccepted
-	if started.Existing {
-		status = http.StatusOK
-	}
-	writeJSON(w, status, startResponse{WorkflowID: started.WorkflowID, RunID: started.RunID, Existing: started.Existing})
+	writeStarted(w, c, started)
 }
 
 // invoiceResponse is the part of the workflow's state the ERP acts on; the full InvoiceState carries
