@@ -409,13 +409,11 @@ func (s *Session) CreateDraft(d portal.Draft) (portal.Invoice, error) {
 		// The portal asked for a sign-in half-way, and the form's contents went with the old session. If
 		// that was after the save was posted, the draft is in the portal: keying it again would be refused
 		// as a duplicate number (the chaos test caught an invoice failed that way). Look first.
-		inv, found, ferr := s.FindInvoice(d.Number)
-		switch {
-		case ferr != nil:
+		if inv, saved, ferr := s.savedDraft(d); ferr != nil || saved {
 			done()
-			return portal.Invoice{}, ferr
-		case found && inv.Status == portal.StatusDraft && strings.EqualFold(inv.PONumber, d.PONumber):
-			done()
+			if ferr != nil {
+				return portal.Invoice{}, ferr
+			}
 			return inv, checkTotal(inv, d)
 		}
 		if err = s.runSteps(flow, s.def.CreateDraft.Steps, vars, x); errors.Is(err, errRelogin) {
@@ -425,7 +423,7 @@ func (s *Session) CreateDraft(d portal.Draft) (portal.Invoice, error) {
 	done()
 	if lostSuccess(err) {
 		// The draft itself says whether the save went through (see lostSuccess).
-		if inv, ok, ferr := s.FindInvoice(d.Number); ferr == nil && ok && inv.Status == portal.StatusDraft && strings.EqualFold(inv.PONumber, d.PONumber) {
+		if inv, saved, ferr := s.savedDraft(d); ferr == nil && saved {
 			return inv, checkTotal(inv, d)
 		}
 	}
@@ -447,6 +445,13 @@ func (s *Session) CreateDraft(d portal.Draft) (portal.Invoice, error) {
 		return inv, s.drift("read saved draft", "invoice list", fmt.Sprintf("the portal said the draft was saved but lists no invoice %q", d.Number))
 	}
 	return inv, checkTotal(inv, d)
+}
+
+// savedDraft looks in the invoice list for the draft a create-draft flow for d saved: d's number, in
+// Draft, on d's PO.
+func (s *Session) savedDraft(d portal.Draft) (portal.Invoice, bool, error) {
+	inv, found, err := s.FindInvoice(d.Number)
+	return inv, err == nil && found && inv.Status == portal.StatusDraft && strings.EqualFold(inv.PONumber, d.PONumber), err
 }
 
 // explainNoForm turns a missing Create Invoice action into the named error for a PO that cannot be
